@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "loratool",
+    products: [
+        .executable(name: "loratool", targets: ["LoraTool"]),
+        .library(name: "PthReader", targets: ["PthReader"]),
+        .library(name: "Model", targets: ["Model"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibzip",
+            pkgConfig: "libzip",
+            providers: [.apt(["libzip-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "PthReader",
+            dependencies: ["CLibzip"]
+        ),
+        .target(
+            name: "Model",
+            dependencies: ["PthReader", "COpenBLAS"]
+        ),
+        .executableTarget(
+            name: "LoraTool",
+            dependencies: [
+                "PthReader", "Model",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "PthReaderTests", dependencies: ["PthReader"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "PthReader"]),
+        .testTarget(name: "LoraToolTests", dependencies: ["LoraTool", "Model", "PthReader"]),
+    ]
+)

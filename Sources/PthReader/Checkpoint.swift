@@ -1,0 +1,165 @@
+import Foundation
+
+/// The on-disk format a checkpoint was read from; `rawValue` is the `"format"` string of `inspect --json`.
+public enum CheckpointFormat: String, Sendable, Codable {
+    case torchZip = "torch-zip"
+    case torchLegacy = "torch-legacy"
+    case safetensors = "safetensors"
+    case huggingFaceDirectory = "hf-directory"
+    case peftDirectory = "peft-directory"
+}
+
+/// A checkpoint opened for reading: its object tree and tensor list, with tensor bytes read lazily.
+///
+/// Opening reads only the pickle (or header) and the archive directory. `bytes(of:)` reads one
+/// tensor's bytes when asked, checked against the storage really present.
+public final class Checkpoint: @unchecked Sendable {
+    /// The path given to `open`.
+    public let path: String
+    public let format: CheckpointFormat
+    /// The whole object tree (a state_dict, a training checkpoint dict, ...).
+    public let root: Node
+    /// Every tensor in the tree, depth-first in file order, with dotted names.
+    public let tensors: [TensorEntry]
+    /// Every non-tensor leaf (`epoch = 3`), dotted names, in file order.
+    public let metadata: [(name: String, value: Node)]
+    /// `config.json` found beside a Hugging Face / PEFT directory's weights, as raw bytes.
+    public let configJSON: Data?
+    /// `adapter_config.json` of a PEFT adapter directory, as raw bytes.
+    public let adapterConfigJSON: Data?
+
+    let storages: [String: StorageLocation]
+    private let index: [String: Int]
+
+    init(path: String, format: CheckpointFormat, root: Node, storages: [String: StorageLocation],
+         configJSON: Data? = nil, adapterConfigJSON: Data? = nil) throws {
+        self.path = path
+        self.format = format
+        self.storages = storages
+        self.configJSON = configJSON
+        self.adapterConfigJSON = adapterConfigJSON
+        var tensors: [TensorEntry] = []
+        var metadata: [(String, Node)] = []
+        self.root = Checkpoint.flatten(root, prefix: "", tensors: &tensors, metadata: &metadata)
+        self.tensors = tensors
+        self.metadata = metadata
+        var index: [String: Int] = [:]
+        for (i, t) in tensors.enumerated() where index[t.name] == nil { index[t.name] = i }
+        self.index = index
+        for tensor in tensors { try validate(tensor) }
+    }
+
+    /// The tensor with this dotted name, if any.
+    public func tensor(named name: String) -> TensorEntry? {
+        index[name].map { tensors[$0] }
+    }
+
+    /// Number of elements over all tensors, a storage shared by several tensors counted once.
+    ///
+    /// Like `sum(p.numel() for p in model.parameters())`: tied weights count once.
+    public var parameterCount: Int {
+        var seen = Set<ViewKey>()
+        var total = 0
+        for t in tensors where seen.insert(ViewKey(t)).inserted {
+            total += t.elementCount
+        }
+        return total
+    }
+
+    /// Bytes held by the storages the tensors use, each storage once.
+    public var storageByteCount: Int {
+        Set(tensors.map(\.storageKey)).reduce(0) { $0 + (storages[$1]?.byteCount ?? 0) }
+    }
+
+    /// Checks that a tensor's view lies inside its storage, with overflow-safe arithmetic.
+    private func validate(_ t: TensorEntry) throws {
+        guard let storage = storages[t.storageKey] else {
+            throw PthReaderError.malformed(path: path, entry: t.name, reason: "tensor refers to storage '\(t.storageKey)', which the file does not contain")
+        }
+        guard storage.dtype == nil || storage.dtype == t.dtype else {
+            throw PthReaderError.malformed(path: path, entry: t.name, reason: "tensor dtype \(t.dtype.rawValue) differs from its storage's \(storage.dtype!.rawValue)")
+        }
+        guard t.shape.count == t.strides.count else {
+            throw PthReaderError.malformed(path: path, entry: t.name, reason: "shape has \(t.shape.count) dimensions but strides have \(t.strides.count)")
+        }
+        guard t.storageOffset >= 0, t.shape.allSatisfy({ $0 >= 0 }), t.strides.allSatisfy({ $0 >= 0 }) else {
+            throw PthReaderError.malformed(path: path, entry: t.name, reason: "negative size, stride or offset")
+        }
+        guard let extent = TensorLayout.extent(shape: t.shape, strides: t.strides, offset: t.storageOffset) else {
+            throw PthReaderError.malformed(path: path, entry: t.name, reason: "shape \(t.shape) with strides \(t.strides) overflows")
+        }
+        let (bytes, overflow) = extent.multipliedReportingOverflow(by: t.dtype.itemSize)
+        guard !overflow, bytes <= storage.byteCount else {
+            throw PthReaderError.malformed(path: path, entry: t.name,
+                reason: "view needs \(overflow ? "more than Int.max" : String(bytes)) bytes of storage '\(t.storageKey)' but it holds \(storage.byteCount)")
+        }
+    }
+
+    /// Reads one tensor's elements as contiguous little-endian bytes of its dtype.
+    public func bytes(of t: TensorEntry) throws -> [UInt8] {
+        guard let storage = storages[t.storageKey] else {
+            throw PthReaderError.malformed(path: path, entry: t.name, reason: "unknown storage '\(t.storageKey)'")
+        }
+        let item = t.dtype.itemSize
+        if t.elementCount == 0 { return [] }
+        let extent = TensorLayout.extent(shape: t.shape, strides: t.strides, offset: t.storageOffset)!
+        let start = t.storageOffset * item
+        let length = (extent - t.storageOffset) * item
+        if t.isContiguous {
+            return try [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+                try storage.source.read(offset: storage.offset + start, into: UnsafeMutableRawBufferPointer(buffer), context: t.name)
+                count = length
+            }
+        }
+        let raw = try [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
+            try storage.source.read(offset: storage.offset + start, into: UnsafeMutableRawBufferPointer(buffer), context: t.name)
+            count = length
+        }
+        return TensorLayout.gather(raw, shape: t.shape, strides: t.strides, itemSize: item)
+    }
+
+    /// Reads one tensor's elements widened (or narrowed) to `Float`, row-major.
+    public func floats(of t: TensorEntry) throws -> [Float] {
+        let raw = try bytes(of: t)
+        let count = t.elementCount
+        return [Float](unsafeUninitializedCapacity: count) { out, n in
+            raw.withUnsafeBytes { src in
+                if count > 0 { t.dtype.decodeFloats(from: src.baseAddress!, count: count, into: out.baseAddress!) }
+            }
+            n = count
+        }
+    }
+
+    /// Walks the tree depth-first, naming each tensor by its dotted path and collecting the plain leaves.
+    private static func flatten(_ node: Node, prefix: String, tensors: inout [TensorEntry], metadata: inout [(String, Node)]) -> Node {
+        func join(_ component: String) -> String { prefix.isEmpty ? component : prefix + "." + component }
+        switch node {
+        case .tensor(var entry):
+            entry.name = prefix
+            tensors.append(entry)
+            return .tensor(entry)
+        case .dict(let items, let ordered):
+            return .dict(items.map {
+                DictItem(key: $0.key, value: flatten($0.value, prefix: join($0.key.pathComponent), tensors: &tensors, metadata: &metadata))
+            }, ordered: ordered)
+        case .list(let items):
+            return .list(items.enumerated().map { flatten($1, prefix: join(String($0)), tensors: &tensors, metadata: &metadata) })
+        case .tuple(let items):
+            return .tuple(items.enumerated().map { flatten($1, prefix: join(String($0)), tensors: &tensors, metadata: &metadata) })
+        default:
+            metadata.append((prefix, node))
+            return node
+        }
+    }
+}
+
+/// Identifies the exact elements a tensor views, so aliases of one parameter are counted once.
+private struct ViewKey: Hashable {
+    let storage: String, offset: Int, shape: [Int], strides: [Int]
+    init(_ t: TensorEntry) {
+        storage = t.storageKey
+        offset = t.storageOffset
+        shape = t.shape
+        strides = t.strides
+    }
+}

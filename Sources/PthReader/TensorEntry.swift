@@ -1,0 +1,53 @@
+/// Where one tensor's elements live: its storage, offset, shape and strides (all in elements).
+///
+/// Entries are cheap descriptions; reading the bytes is `Checkpoint.bytes(of:)`.
+public struct TensorEntry: Sendable, Equatable, Hashable {
+    /// Dotted path of dict keys and list indices (`model.layers.0.attention.wq.weight`).
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+    public var strides: [Int]
+    /// Offset of element 0 within the storage, in elements.
+    public var storageOffset: Int
+    /// Identifies the storage inside its checkpoint; tensors sharing a key share bytes (tied weights).
+    public var storageKey: String
+    /// Whether the file stored it as an `nn.Parameter` with `requires_grad`.
+    public var requiresGrad: Bool
+
+    public init(name: String, dtype: DType, shape: [Int], strides: [Int], storageOffset: Int,
+                storageKey: String, requiresGrad: Bool = false) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.strides = strides
+        self.storageOffset = storageOffset
+        self.storageKey = storageKey
+        self.requiresGrad = requiresGrad
+    }
+
+    /// Number of elements (1 for a 0-d scalar, 0 for an empty tensor).
+    public var elementCount: Int { shape.reduce(1, *) }
+
+    /// Bytes the tensor occupies when written contiguously.
+    public var byteCount: Int { elementCount * dtype.itemSize }
+
+    /// Row-major strides for `shape`.
+    public static func contiguousStrides(for shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        var running = 1
+        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+            strides[axis] = running
+            running *= Swift.max(shape[axis], 1)
+        }
+        return strides
+    }
+
+    /// Whether the elements are laid out row-major without gaps (size-1 axes ignored).
+    public var isContiguous: Bool {
+        let expected = TensorEntry.contiguousStrides(for: shape)
+        for axis in shape.indices where shape[axis] != 1 && strides[axis] != expected[axis] {
+            return false
+        }
+        return true
+    }
+}
