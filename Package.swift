@@ -37,8 +37,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "PthReaderTests", dependencies: ["PthReader"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "PthReader"]),
-        .testTarget(name: "LoraToolTests", dependencies: ["LoraTool", "Model", "PthReader"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "PthReaderTests", dependencies: ["PthReader", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "PthReader", "TestSupport"]),
+        .testTarget(name: "LoraToolTests", dependencies: ["LoraTool", "Model", "PthReader", "TestSupport"]),
     ]
 )
