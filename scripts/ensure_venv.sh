@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Creates (idempotently) a throwaway Python venv with the pinned torch / numpy /
+# safetensors / tokenizers used by scripts/make_fixtures.py, scripts/interop.py
+# and scripts/bench.py. Usage: scripts/ensure_venv.sh [DIR]
+# DIR defaults to .venv-interop in the package root. Quiet on success; the last
+# stdout line is the venv's python path. A complete venv is a fast no-op.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DIR="${1:-$ROOT/.venv-interop}"
+PY="$DIR/bin/python"
+
+TORCH_PIN="torch==2.13.0+cpu"
+SAFETENSORS_PIN="safetensors==0.8.0"
+TOKENIZERS_PIN="tokenizers==0.23.3"
+
+is_complete() {
+    [ -x "$PY" ] && "$PY" - <<'PYEOF' >/dev/null 2>&1
+import sys, torch, numpy, safetensors, tokenizers
+ok = (torch.__version__ == "2.13.0+cpu" and safetensors.__version__ == "0.8.0"
+      and tokenizers.__version__ == "0.23.3")
+sys.exit(0 if ok else 1)
+PYEOF
+}
+
+if ! is_complete; then
+    PYTHON3="${PYTHON3:-python3}"
+    if [ ! -x "$PY" ]; then
+        "$PYTHON3" -m venv "$DIR" >&2
+    fi
+    LOG="$(mktemp)"
+    trap 'rm -f "$LOG"' EXIT
+    if ! "$PY" -m pip install --quiet --disable-pip-version-check \
+        "$TORCH_PIN" numpy "$SAFETENSORS_PIN" "$TOKENIZERS_PIN" >"$LOG" 2>&1; then
+        cat "$LOG" >&2
+        echo "ensure_venv: pip install failed in $DIR" >&2
+        exit 1
+    fi
+    if ! is_complete; then
+        echo "ensure_venv: $DIR still lacks a working torch/numpy/safetensors/tokenizers" >&2
+        exit 1
+    fi
+fi
+echo "$PY"
