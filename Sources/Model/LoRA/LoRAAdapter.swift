@@ -1,0 +1,214 @@
+import Foundation
+import PthReader
+
+/// A LoRA adapter read from disk: MiniMind's `save_lora` files or a PEFT adapter.
+///
+/// Keys are parsed into per-module A/B pairs with their scale; nothing is checked against a base
+/// model until `bind(to:)`, which either fits every key or throws one error listing all misfits.
+public struct LoRAAdapter: Sendable {
+    /// Which naming family the keys use.
+    public enum Format: String, Sendable {
+        /// `<module>.lora.A.weight` / `.lora.B.weight`, scale 1 (the seed's `save_lora`).
+        case minimind
+        /// `base_model.model.<module>.lora_A.weight` / `lora_B.weight` with `adapter_config.json`.
+        case peft
+    }
+
+    /// One adapted module: its path (wrapper prefixes removed), A and B when present, and its scale.
+    public struct Entry: Sendable {
+        public var module: String
+        public var aKey: String?
+        public var bKey: String?
+        public var a: Tensor?
+        public var b: Tensor?
+        public var scale: Float
+        /// The rank `adapter_config.json` gives this module (PEFT only), checked against A and B.
+        public var configRank: Int?
+
+        /// The complete pair, when both halves are present and agree on the rank.
+        public var pair: LoRAPair? {
+            guard let a, let b, a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1] else { return nil }
+            return LoRAPair(a: a, b: b, scale: scale)
+        }
+    }
+
+    public let path: String
+    public let format: Format
+    /// The decoded `adapter_config.json` (PEFT adapters only).
+    public let config: PEFTAdapterConfig?
+    /// Adapted modules in first-appearance order.
+    public let entries: [Entry]
+    /// Keys that are not LoRA A/B weights (reported by `bind`).
+    public let strayKeys: [String]
+
+    /// An adapter built in memory from complete pairs (for tests and programmatic use).
+    public init(path: String, format: Format = .minimind, pairs: [(module: String, pair: LoRAPair)]) {
+        self.path = path
+        self.format = format
+        self.config = nil
+        self.entries = pairs.map {
+            Entry(module: $0.module, aKey: $0.module + ".lora.A.weight", bKey: $0.module + ".lora.B.weight",
+                  a: $0.pair.a, b: $0.pair.b, scale: $0.pair.scale, configRank: nil)
+        }
+        self.strayKeys = []
+    }
+
+    init(path: String, format: Format, config: PEFTAdapterConfig?, entries: [Entry], strayKeys: [String]) {
+        self.path = path
+        self.format = format
+        self.config = config
+        self.entries = entries
+        self.strayKeys = strayKeys
+    }
+
+    /// The complete pairs keyed by the adapter's module path.
+    public var pairs: [String: LoRAPair] {
+        var result: [String: LoRAPair] = [:]
+        for e in entries { if let p = e.pair { result[e.module] = p } }
+        return result
+    }
+
+    /// Module paths in the adapter's order.
+    public var modules: [String] { entries.map(\.module) }
+
+    /// Elements in all A and B matrices.
+    public var parameterCount: Int {
+        entries.reduce(0) { $0 + ($1.a?.count ?? 0) + ($1.b?.count ?? 0) }
+    }
+
+    // MARK: - Loading
+
+    /// Prefixes the seed's `load_lora` strips (DDP) plus `torch.compile`'s wrapper.
+    static let minimindWrappers = ["module.", "_orig_mod."]
+    static let peftPrefix = "base_model.model."
+
+    /// Reads an adapter: a MiniMind `.pth`, a PEFT directory, or a PEFT weights file
+    /// (`adapter_config.json` is then looked for beside it).
+    public static func load(path: String) throws -> LoRAAdapter {
+        let checkpoint = try Checkpoint.open(path: path)
+        return try load(checkpoint: checkpoint)
+    }
+
+    /// Reads an adapter from an opened checkpoint.
+    public static func load(checkpoint: Checkpoint) throws -> LoRAAdapter {
+        let path = checkpoint.path
+        let names = checkpoint.tensors.map(\.name)
+        let isPEFT = checkpoint.adapterConfigJSON != nil || names.contains { $0.contains(".lora_A") || $0.contains(".lora_B") || $0.contains("lora_magnitude_vector") || $0.contains("lora_embedding_") }
+        let isMiniMind = names.contains { $0.contains(".lora.A.") || $0.contains(".lora.B.") }
+        if isPEFT {
+            return try loadPEFT(checkpoint)
+        }
+        guard isMiniMind else {
+            let sample = names.prefix(3).joined(separator: ", ")
+            throw LoRAError.notAnAdapter(path: path, reason: names.isEmpty ? "it holds no tensors" : "no `*.lora.A.weight` / `*.lora_A.weight` keys among its \(names.count) tensors (\(sample)\(names.count > 3 ? ", ..." : ""))")
+        }
+        return try loadMiniMind(checkpoint)
+    }
+
+    private static func loadMiniMind(_ checkpoint: Checkpoint) throws -> LoRAAdapter {
+        var order: [String] = []
+        var byModule: [String: Entry] = [:]
+        var stray: [String] = []
+        for t in checkpoint.tensors {
+            var key = t.name
+            var stripped = true
+            while stripped {
+                stripped = false
+                for w in minimindWrappers where key.hasPrefix(w) {
+                    key.removeFirst(w.count)
+                    stripped = true
+                }
+            }
+            let half: Character
+            let module: String
+            if key.hasSuffix(".lora.A.weight") {
+                half = "A"; module = String(key.dropLast(".lora.A.weight".count))
+            } else if key.hasSuffix(".lora.B.weight") {
+                half = "B"; module = String(key.dropLast(".lora.B.weight".count))
+            } else {
+                stray.append(t.name)
+                continue
+            }
+            let tensor = try readTensor(checkpoint, t)
+            if byModule[module] == nil {
+                order.append(module)
+                byModule[module] = Entry(module: module, scale: 1)
+            }
+            if half == "A" { byModule[module]!.a = tensor; byModule[module]!.aKey = t.name } else { byModule[module]!.b = tensor; byModule[module]!.bKey = t.name }
+        }
+        return LoRAAdapter(path: checkpoint.path, format: .minimind, config: nil, entries: order.map { byModule[$0]! }, strayKeys: stray)
+    }
+
+    private static func loadPEFT(_ checkpoint: Checkpoint) throws -> LoRAAdapter {
+        let path = checkpoint.path
+        var configData = checkpoint.adapterConfigJSON
+        var configPath = path
+        if configData == nil {
+            let beside = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("adapter_config.json")
+            configData = try? Data(contentsOf: beside)
+            configPath = beside.path
+        }
+        guard let data = configData else {
+            throw LoRAError.badConfig(path: path, reason: "PEFT-style keys but no adapter_config.json beside them; its r and lora_alpha decide the scale")
+        }
+        let config: PEFTAdapterConfig
+        do {
+            config = try JSONDecoder().decode(PEFTAdapterConfig.self, from: data)
+        } catch {
+            throw LoRAError.badConfig(path: configPath, reason: "cannot decode: \(error)")
+        }
+        if let type = config.peftType, type.uppercased() != "LORA" {
+            throw LoRAError.unsupported(path: path, feature: "peft_type \(type) (only LORA adapters merge here)")
+        }
+        if config.useDora || checkpoint.tensors.contains(where: { $0.name.contains("lora_magnitude_vector") }) {
+            throw LoRAError.unsupported(path: path, feature: "DoRA (use_dora / lora_magnitude_vector): its merge renormalises weight columns, which this tool does not implement")
+        }
+        if config.loraBias || checkpoint.tensors.contains(where: { $0.name.hasSuffix(".lora_B.bias") || $0.name.contains(".lora_B.") && $0.name.hasSuffix(".bias") }) {
+            throw LoRAError.unsupported(path: path, feature: "lora_bias (a bias on lora_B)")
+        }
+        if let emb = checkpoint.tensors.first(where: { $0.name.contains("lora_embedding_") }) {
+            throw LoRAError.unsupported(path: path, feature: "adapters on embeddings (\(emb.name)); only Linear layers are supported")
+        }
+        guard config.r > 0 else { throw LoRAError.badConfig(path: configPath, reason: "r must be positive, got \(config.r)") }
+        for (k, v) in config.rankPattern where v <= 0 {
+            throw LoRAError.badConfig(path: configPath, reason: "rank_pattern[\(k)] must be positive, got \(v)")
+        }
+        let rankOrder = orderedKeys(of: "rank_pattern", in: data) ?? config.rankPattern.keys.sorted()
+        let alphaOrder = orderedKeys(of: "alpha_pattern", in: data) ?? config.alphaPattern.keys.sorted()
+
+        let keyPattern = try! NSRegularExpression(pattern: #"^(.*)\.lora_(A|B)(\.[^.]+)?\.weight$"#)
+        var order: [String] = []
+        var byModule: [String: Entry] = [:]
+        var stray: [String] = []
+        for t in checkpoint.tensors {
+            let key = t.name.hasPrefix(peftPrefix) ? String(t.name.dropFirst(peftPrefix.count)) : t.name
+            guard let m = keyPattern.firstMatch(in: key, range: NSRange(key.startIndex..., in: key)),
+                  let moduleRange = Range(m.range(at: 1), in: key), let halfRange = Range(m.range(at: 2), in: key) else {
+                stray.append(t.name)
+                continue
+            }
+            let module = String(key[moduleRange])
+            let tensor = try readTensor(checkpoint, t)
+            if byModule[module] == nil {
+                order.append(module)
+                byModule[module] = Entry(module: module,
+                                         scale: config.scale(for: module, rankOrder: rankOrder, alphaOrder: alphaOrder),
+                                         configRank: config.rank(for: module, patternOrder: rankOrder))
+            }
+            if key[halfRange] == "A" { byModule[module]!.a = tensor; byModule[module]!.aKey = t.name } else { byModule[module]!.b = tensor; byModule[module]!.bKey = t.name }
+        }
+        return LoRAAdapter(path: path, format: .peft, config: config, entries: order.map { byModule[$0]! }, strayKeys: stray)
+    }
+
+    private static func readTensor(_ checkpoint: Checkpoint, _ t: TensorEntry) throws -> Tensor {
+        guard t.dtype.isFloatingPoint else {
+            throw LoRAError.notAnAdapter(path: checkpoint.path, reason: "\(t.name) is \(t.dtype.rawValue), LoRA weights are floating point")
+        }
+        return Tensor(shape: t.shape, data: try checkpoint.floats(of: t))
+    }
+
+    /// The keys of a top-level JSON object member in file order (PEFT tries pattern keys in that order).
+    static func orderedKeys(of member: String, in data: Data) -> [String]? {
+        JSONKeyScanner.keys(ofMember: member, in: data)
+    }
+}

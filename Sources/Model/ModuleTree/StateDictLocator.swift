@@ -1,0 +1,80 @@
+import PthReader
+
+/// Finds the model's state_dict inside a checkpoint that may be a training checkpoint.
+///
+/// The rule, applied to the checkpoint's object tree:
+/// 1. If the root is a dict with a tensor directly among its values, the root is the state dict
+///    (a plain `torch.save(model.state_dict())`, a safetensors file, a HF directory).
+/// 2. Otherwise the first of the root keys `model`, `state_dict`, `model_state_dict`, `module`,
+///    `net` whose value holds tensors is the state dict (`{"model": ..., "optimizer": ...}`);
+///    optimizer state, scalers and other entries are left out.
+/// 3. Otherwise every tensor of the file is used.
+/// Then, while every remaining tensor name starts with `module.` (DistributedDataParallel) or
+/// `_orig_mod.` (`torch.compile`), that wrapper prefix is added to the prefix too.
+public enum StateDictLocator {
+    /// Root keys tried, in order, for a nested state dict.
+    public static let nestedKeys = ["model", "state_dict", "model_state_dict", "module", "net"]
+    /// Wrapper prefixes stripped when every name carries them.
+    public static let wrapperPrefixes = ["module.", "_orig_mod."]
+
+    /// The dotted prefix (`""`, `"model."`, `"module."`) under which the model's tensors are.
+    public static func prefix(root: Node, tensors: [TensorEntry]) -> String {
+        var prefix = ""
+        if case .dict(let items, _) = root {
+            let direct = items.contains { if case .tensor = $0.value { return true }; return false }
+            if !direct {
+                for key in nestedKeys {
+                    if let item = items.first(where: { $0.key == .string(key) }), containsTensor(item.value) {
+                        prefix = key + "."
+                        break
+                    }
+                }
+            }
+        }
+        var selected = tensors.filter { $0.name.hasPrefix(prefix) }
+        var changed = true
+        while changed && !selected.isEmpty {
+            changed = false
+            for wrapper in wrapperPrefixes where selected.allSatisfy({ $0.name.hasPrefix(prefix + wrapper) }) {
+                prefix += wrapper
+                selected = tensors.filter { $0.name.hasPrefix(prefix) }
+                changed = true
+                break
+            }
+        }
+        return prefix
+    }
+
+    /// The prefix of a checkpoint's model state dict (see the type's rule).
+    public static func prefix(of checkpoint: Checkpoint) -> String {
+        prefix(root: checkpoint.root, tensors: checkpoint.tensors)
+    }
+
+    /// The module tree of a checkpoint's model state dict.
+    public static func moduleTree(of checkpoint: Checkpoint) -> ModuleTree {
+        let p = prefix(of: checkpoint)
+        return ModuleTree(tensors: checkpoint.tensors, prefix: p)
+    }
+
+    /// Element count of the tensors under `prefix`, a tensor aliasing another's elements (tied weights) counted once.
+    public static func parameterCount(tensors: [TensorEntry], prefix: String) -> Int {
+        struct Key: Hashable { let storage: String, offset: Int, shape: [Int], strides: [Int] }
+        var seen = Set<Key>()
+        var total = 0
+        for t in tensors where t.name.hasPrefix(prefix) {
+            if seen.insert(Key(storage: t.storageKey, offset: t.storageOffset, shape: t.shape, strides: t.strides)).inserted {
+                total += t.elementCount
+            }
+        }
+        return total
+    }
+
+    private static func containsTensor(_ node: Node) -> Bool {
+        switch node {
+        case .tensor: return true
+        case .dict(let items, _): return items.contains { containsTensor($0.value) }
+        case .list(let items), .tuple(let items): return items.contains(where: containsTensor)
+        default: return false
+        }
+    }
+}
