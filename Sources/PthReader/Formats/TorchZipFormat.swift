@@ -1,0 +1,72 @@
+import Foundation
+
+/// Reader for the torch zip format (`torch.save` since torch 1.6).
+///
+/// Layout: `<prefix>/data.pkl` (the object pickle), `<prefix>/data/<key>` (one record per storage),
+/// `<prefix>/byteorder` (absent means little-endian), `<prefix>/version` or `.data/version`,
+/// `.format_version`, `.storage_alignment`. The prefix is the saved file's stem, found from where
+/// `data.pkl` sits rather than assumed to be `archive`.
+enum TorchZipFormat {
+    static func read(path: String) throws -> Checkpoint {
+        let archive = try ZipArchive(path: path)
+        let names = archive.entries.map(\.name)
+        guard let pickleName = names.filter({ $0.hasSuffix("data.pkl") && $0.split(separator: "/").count <= 2 })
+            .min(by: { $0.count < $1.count }) else {
+            if names.contains(where: { $0.hasSuffix("constants.pkl") || $0.contains("/code/") }) { throw PthReaderError.torchScript(path: path) }
+            throw PthReaderError.unrecognizedFormat(path: path, reason: "zip archive without a data.pkl record")
+        }
+        let prefix = String(pickleName.dropLast("data.pkl".count))
+        if archive.entry(named: prefix + "constants.pkl") != nil || names.contains(where: { $0.hasPrefix(prefix + "code/") }) {
+            throw PthReaderError.torchScript(path: path)
+        }
+        if let order = archive.entry(named: prefix + "byteorder") {
+            let text = String(decoding: try archive.contents(of: order, limit: 64), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            guard text == "little" else {
+                throw PthReaderError.malformed(path: path, entry: order.name, reason: "byte order '\(text)' is not supported (only little-endian files)")
+            }
+        }
+        let pickleEntry = archive.entry(named: pickleName)!
+        let pickle = try archive.contents(of: pickleEntry, limit: 1 << 30)
+
+        var storages: [String: StorageLocation] = [:]
+        var unpickler = Unpickler(bytes: pickle, path: path, entry: pickleName) { pid in
+            let ref = try storageRef(pid, path: path, entry: pickleName)
+            let recordName = prefix + "data/" + ref.key
+            guard let record = archive.entry(named: recordName) else {
+                throw PthReaderError.malformed(path: path, entry: recordName, reason: "storage record named by the pickle is missing")
+            }
+            let item = ref.dtype?.itemSize ?? 1
+            let (needed, overflow) = ref.declaredCount.multipliedReportingOverflow(by: item)
+            guard !overflow, ref.declaredCount >= 0, needed <= record.size else {
+                throw PthReaderError.malformed(path: path, entry: recordName,
+                    reason: "storage declares \(ref.declaredCount) elements of \(item) bytes but the record holds \(record.size) bytes")
+            }
+            if let existing = storages[ref.key], existing.dtype != ref.dtype {
+                throw PthReaderError.malformed(path: path, entry: recordName, reason: "storage used with two different dtypes")
+            }
+            storages[ref.key] = StorageLocation(source: ZipEntrySource(archive: archive, entry: record), offset: 0,
+                                                byteCount: needed, dtype: ref.dtype)
+            return ref
+        }
+        let root = try unpickler.load()
+        return try Checkpoint(path: path, format: .torchZip, root: root, storages: storages)
+    }
+
+    /// Decodes a persistent id `('storage', StorageClass, key, location, numel)`.
+    static func storageRef(_ pid: [PickleValue], path: String, entry: String) throws -> StorageRef {
+        guard pid.count >= 5, case .string("storage") = pid[0] else {
+            throw PthReaderError.malformed(path: path, entry: entry, reason: "persistent id is not a ('storage', ...) tuple")
+        }
+        guard case .global(.storageClass(let dtype)) = pid[1] else {
+            throw PthReaderError.malformed(path: path, entry: entry, reason: "persistent id names a \(pid[1].kind), not a storage class")
+        }
+        guard case .string(let key) = pid[2], !key.isEmpty, !key.contains("/"), !key.contains("..") else {
+            throw PthReaderError.malformed(path: path, entry: entry, reason: "storage key is not a plain name")
+        }
+        guard case .int(let count) = pid[4], count >= 0 else {
+            throw PthReaderError.malformed(path: path, entry: entry, reason: "storage size is not a non-negative int")
+        }
+        return StorageRef(key: key, dtype: dtype, declaredCount: count)
+    }
+}

@@ -1,0 +1,87 @@
+/// A value on the unpickler's stack or in its memo.
+///
+/// Lists and dicts are reference boxes because pickles mutate them after memoizing them.
+enum PickleValue {
+    case none
+    case bool(Bool)
+    case int(Int)
+    case bigInt(String)
+    case double(Double)
+    case string(String)
+    case bytes([UInt8])
+    case list(ListBox)
+    case dict(DictBox)
+    case tuple(TupleBox)
+    /// An allowlisted global (class or function), resolved but never executed.
+    case global(AllowedGlobal)
+    /// A storage handed back by the checkpoint's persistent-id loader.
+    case storage(StorageRef)
+    case tensor(TensorEntry)
+    case dtype(DType)
+    case device(String)
+    case size([Int])
+
+    /// Nesting depth of this value (0 for a leaf), used to refuse hostile nesting.
+    var depth: Int {
+        switch self {
+        case .list(let box): return box.depth
+        case .dict(let box): return box.depth
+        case .tuple(let box): return box.depth
+        default: return 0
+        }
+    }
+
+    /// A short description of the kind of value, for error messages.
+    var kind: String {
+        switch self {
+        case .none: return "None"
+        case .bool: return "bool"
+        case .int, .bigInt: return "int"
+        case .double: return "float"
+        case .string: return "str"
+        case .bytes: return "bytes"
+        case .list: return "list"
+        case .dict: return "dict"
+        case .tuple: return "tuple"
+        case .global(let g): return "global \(g.qualifiedName)"
+        case .storage: return "storage"
+        case .tensor: return "tensor"
+        case .dtype: return "dtype"
+        case .device: return "device"
+        case .size: return "torch.Size"
+        }
+    }
+}
+
+/// A mutable list built by the pickle.
+final class ListBox {
+    var items: [PickleValue] = []
+    var depth = 1
+}
+
+/// A mutable dict (or OrderedDict) built by the pickle; items keep insertion order.
+final class DictBox {
+    var items: [(key: PickleValue, value: PickleValue)] = []
+    let ordered: Bool
+    var depth = 1
+    init(ordered: Bool) { self.ordered = ordered }
+}
+
+/// An immutable tuple; its depth is fixed when it is built.
+final class TupleBox {
+    let items: [PickleValue]
+    let depth: Int
+    init(_ items: [PickleValue]) {
+        self.items = items
+        self.depth = 1 + (items.map(\.depth).max() ?? 0)
+    }
+}
+
+/// A storage named by a persistent id: its key inside the checkpoint and declared type and size.
+struct StorageRef {
+    let key: String
+    /// nil for `torch.UntypedStorage`, whose dtype comes from `_rebuild_tensor_v3`.
+    let dtype: DType?
+    /// Elements the pickle declares (bytes for an untyped storage).
+    let declaredCount: Int
+}

@@ -1,0 +1,375 @@
+/// A pickle virtual machine that builds values and never runs code.
+///
+/// Globals resolve only through `AllowedGlobal`; `REDUCE`/`NEWOBJ`/`BUILD` are interpreted for those
+/// globals alone (see `Unpickler+Torch.swift`). Hostile input is bounded: nesting deeper than
+/// `maxDepth`, reference cycles and trees larger than `maxNodes` are refused.
+struct Unpickler {
+    static let maxDepth = 200
+    static let maxNodes = 20_000_000
+
+    /// Turns a persistent id (the tuple after `BINPERSID`) into a storage.
+    typealias PersistentLoad = (_ pid: [PickleValue]) throws -> StorageRef
+
+    let path: String
+    let entry: String
+    private var cursor: ByteCursor
+    private var stack: [PickleValue] = []
+    private var marks: [Int] = []
+    private var memo: [Int: PickleValue] = [:]
+    private var containers: [AnyObject] = []
+    private var opcodeOffset = 0
+    private let persistentLoad: PersistentLoad
+    /// Set when a read ran past the end of the bytes (the legacy reader then reads more and retries).
+    private(set) var ranOutOfBytes = false
+
+    init(bytes: [UInt8], offset: Int = 0, path: String, entry: String, persistentLoad: @escaping PersistentLoad) {
+        self.cursor = ByteCursor(bytes, offset: offset)
+        self.path = path
+        self.entry = entry
+        self.persistentLoad = persistentLoad
+    }
+
+    /// Offset just past the last `STOP` read.
+    var offset: Int { cursor.offset }
+
+    /// Runs the stream to its `STOP` and returns the result as a `Node` tree.
+    mutating func load() throws -> Node {
+        defer { teardown() }
+        let value = try run()
+        var budget = Unpickler.maxNodes
+        var path = Set<ObjectIdentifier>()
+        return try node(from: value, depth: 0, budget: &budget, onPath: &path)
+    }
+
+    func error(_ reason: String) -> PthReaderError {
+        .pickle(path: path, entry: entry, offset: opcodeOffset, reason: reason)
+    }
+
+    /// Empties every list and dict so that deep structures are freed without deep recursion.
+    private mutating func teardown() {
+        for box in containers {
+            if let list = box as? ListBox { list.items.removeAll() }
+            if let dict = box as? DictBox { dict.items.removeAll() }
+        }
+        containers.removeAll()
+        stack.removeAll()
+        memo.removeAll()
+    }
+
+    private mutating func run() throws -> PickleValue {
+        do {
+            while true {
+                opcodeOffset = cursor.offset
+                let byte = try cursor.readByte()
+                guard let op = PickleOpcode(rawValue: byte) else {
+                    throw error("unsupported pickle opcode \(PickleOpcode.name(of: byte))")
+                }
+                if op == .stop {
+                    guard stack.count == 1, marks.isEmpty else { throw error("STOP with \(stack.count) values on the stack") }
+                    return stack.removeLast()
+                }
+                try execute(op)
+            }
+        } catch let outOfBounds as ByteCursor.OutOfBounds {
+            ranOutOfBytes = true
+            throw error("data ends early (needed \(outOfBounds.wanted) bytes at \(outOfBounds.offset))")
+        }
+    }
+
+    // MARK: - Stack helpers
+
+    private mutating func pop() throws -> PickleValue {
+        guard let value = stack.popLast() else { throw error("stack underflow") }
+        if let mark = marks.last, stack.count < mark { throw error("value popped across a MARK") }
+        return value
+    }
+
+    private mutating func popToMark() throws -> [PickleValue] {
+        guard let mark = marks.popLast() else { throw error("no MARK on the stack") }
+        guard mark <= stack.count else { throw error("MARK beyond the stack") }
+        defer { stack.removeSubrange(mark...) }
+        return Array(stack[mark...])
+    }
+
+    private mutating func push(_ value: PickleValue) { stack.append(value) }
+
+    private mutating func makeTuple(_ items: [PickleValue]) throws -> PickleValue {
+        let box = TupleBox(items)
+        guard box.depth <= Unpickler.maxDepth else { throw error("containers nested deeper than \(Unpickler.maxDepth)") }
+        return .tuple(box)
+    }
+
+    private func noteDepth(of child: PickleValue, in parentDepth: inout Int) throws {
+        parentDepth = Swift.max(parentDepth, child.depth + 1)
+        guard parentDepth <= Unpickler.maxDepth else { throw error("containers nested deeper than \(Unpickler.maxDepth)") }
+    }
+
+    private mutating func appendItems(_ items: [PickleValue]) throws {
+        guard case .list(let list)? = stack.last else { throw error("APPEND to a \(stack.last?.kind ?? "nothing"), not a list") }
+        for item in items { try noteDepth(of: item, in: &list.depth) }
+        list.items.append(contentsOf: items)
+    }
+
+    private mutating func setItems(_ flat: [PickleValue]) throws {
+        guard flat.count % 2 == 0 else { throw error("SETITEMS with an odd number of values") }
+        guard case .dict(let dict)? = stack.last else { throw error("SETITEM on a \(stack.last?.kind ?? "nothing"), not a dict") }
+        for i in stride(from: 0, to: flat.count, by: 2) {
+            try noteDepth(of: flat[i], in: &dict.depth)
+            try noteDepth(of: flat[i + 1], in: &dict.depth)
+            dict.items.append((flat[i], flat[i + 1]))
+        }
+    }
+
+    private mutating func newList(_ items: [PickleValue] = []) throws -> PickleValue {
+        let box = ListBox()
+        containers.append(box)
+        for item in items { try noteDepth(of: item, in: &box.depth) }
+        box.items = items
+        return .list(box)
+    }
+
+    mutating func newDict(ordered: Bool) -> DictBox {
+        let box = DictBox(ordered: ordered)
+        containers.append(box)
+        return box
+    }
+
+    private mutating func memoGet(_ index: Int) throws -> PickleValue {
+        guard let value = memo[index] else { throw error("memo reference \(index) to nothing") }
+        return value
+    }
+
+    private mutating func readString(length: Int) throws -> String {
+        let raw = try cursor.readBytes(length)
+        guard let text = String(validating: raw, as: UTF8.self) else { throw error("string is not valid UTF-8") }
+        return text
+    }
+
+    private mutating func readLength<T: FixedWidthInteger>(_: T.Type) throws -> Int {
+        let raw = try cursor.read(T.self)
+        guard let length = Int(exactly: raw), length <= cursor.remaining else {
+            ranOutOfBytes = true
+            throw error("declared length \(raw) exceeds the \(cursor.remaining) bytes left")
+        }
+        return length
+    }
+
+    // MARK: - Opcodes
+
+    private mutating func execute(_ op: PickleOpcode) throws {
+        switch op {
+        case .proto:
+            let version = try cursor.readByte()
+            guard (2...5).contains(version) else { throw error("pickle protocol \(version) is not supported (2 to 5 are)") }
+        case .frame:
+            _ = try cursor.read(UInt64.self)
+        case .stop:
+            break
+        case .mark:
+            marks.append(stack.count)
+        case .pop:
+            if let mark = marks.last, mark == stack.count { marks.removeLast() } else { _ = try pop() }
+        case .popMark:
+            _ = try popToMark()
+        case .dup:
+            guard let top = stack.last else { throw error("DUP on an empty stack") }
+            push(top)
+        case .global:
+            let module = String(decoding: try cursor.readLine(), as: UTF8.self)
+            let name = String(decoding: try cursor.readLine(), as: UTF8.self)
+            try pushGlobal(module: module, name: name)
+        case .stackGlobal:
+            let nameValue = try pop()
+            let moduleValue = try pop()
+            guard case .string(let name) = nameValue, case .string(let module) = moduleValue else {
+                throw error("STACK_GLOBAL needs two strings")
+            }
+            try pushGlobal(module: module, name: name)
+        case .binpersid:
+            let pid = try pop()
+            guard case .tuple(let box) = pid else { throw error("persistent id is a \(pid.kind), not a tuple") }
+            push(.storage(try persistentLoad(box.items)))
+        case .reduce:
+            let args = try pop()
+            let callable = try pop()
+            guard case .tuple(let box) = args else { throw error("REDUCE arguments are a \(args.kind), not a tuple") }
+            push(try call(callable, box.items))
+        case .newobj:
+            let args = try pop()
+            let cls = try pop()
+            guard case .tuple(let box) = args else { throw error("NEWOBJ arguments are a \(args.kind), not a tuple") }
+            push(try call(cls, box.items))
+        case .build:
+            let state = try pop()
+            guard let target = stack.last else { throw error("BUILD on an empty stack") }
+            try build(target, state: state)
+        case .emptyDict:
+            push(.dict(newDict(ordered: false)))
+        case .emptyList:
+            push(try newList())
+        case .emptyTuple:
+            push(try makeTuple([]))
+        case .tuple:
+            push(try makeTuple(try popToMark()))
+        case .tuple1:
+            let a = try pop()
+            push(try makeTuple([a]))
+        case .tuple2:
+            let b = try pop(), a = try pop()
+            push(try makeTuple([a, b]))
+        case .tuple3:
+            let c = try pop(), b = try pop(), a = try pop()
+            push(try makeTuple([a, b, c]))
+        case .dict:
+            let flat = try popToMark()
+            push(.dict(newDict(ordered: false)))
+            try setItems(flat)
+        case .list:
+            push(try newList(try popToMark()))
+        case .setitem:
+            let value = try pop(), key = try pop()
+            try setItems([key, value])
+        case .setitems:
+            try setItems(try popToMark())
+        case .append:
+            try appendItems([try pop()])
+        case .appends:
+            try appendItems(try popToMark())
+        case .binput:
+            guard let top = stack.last else { throw error("BINPUT on an empty stack") }
+            memo[Int(try cursor.readByte())] = top
+        case .longBinput:
+            guard let top = stack.last else { throw error("LONG_BINPUT on an empty stack") }
+            memo[Int(try cursor.read(UInt32.self))] = top
+        case .memoize:
+            guard let top = stack.last else { throw error("MEMOIZE on an empty stack") }
+            memo[memo.count] = top
+        case .binget:
+            push(try memoGet(Int(try cursor.readByte())))
+        case .longBinget:
+            push(try memoGet(Int(try cursor.read(UInt32.self))))
+        case .binint:
+            push(.int(Int(try cursor.read(Int32.self))))
+        case .binint1:
+            push(.int(Int(try cursor.readByte())))
+        case .binint2:
+            push(.int(Int(try cursor.read(UInt16.self))))
+        case .long1:
+            let length = Int(try cursor.readByte())
+            push(PickleLong.decode(Array(try cursor.readBytes(length))))
+        case .binfloat:
+            push(.double(try cursor.readBigEndianDouble()))
+        case .binunicode:
+            push(.string(try readString(length: try readLength(UInt32.self))))
+        case .shortBinunicode:
+            push(.string(try readString(length: Int(try cursor.readByte()))))
+        case .binunicode8:
+            push(.string(try readString(length: try readLength(UInt64.self))))
+        case .binbytes:
+            push(.bytes(Array(try cursor.readBytes(try readLength(UInt32.self)))))
+        case .shortBinbytes:
+            push(.bytes(Array(try cursor.readBytes(Int(try cursor.readByte())))))
+        case .binbytes8:
+            push(.bytes(Array(try cursor.readBytes(try readLength(UInt64.self)))))
+        case .none:
+            push(.none)
+        case .newtrue:
+            push(.bool(true))
+        case .newfalse:
+            push(.bool(false))
+        }
+    }
+
+    private mutating func pushGlobal(module: String, name: String) throws {
+        guard let allowed = AllowedGlobal.resolve(module: module, name: name) else {
+            throw PthReaderError.forbiddenGlobal(path: path, entry: entry, module: module, name: name)
+        }
+        if case .dtype(let dtype) = allowed { push(.dtype(dtype)) } else { push(.global(allowed)) }
+    }
+
+    // MARK: - Conversion
+
+    private func node(from value: PickleValue, depth: Int, budget: inout Int, onPath: inout Set<ObjectIdentifier>) throws -> Node {
+        budget -= 1
+        guard budget >= 0 else { throw error("object tree has more than \(Unpickler.maxNodes) values") }
+        guard depth <= Unpickler.maxDepth else { throw error("containers nested deeper than \(Unpickler.maxDepth)") }
+        func enter(_ box: AnyObject) throws -> ObjectIdentifier {
+            let id = ObjectIdentifier(box)
+            guard onPath.insert(id).inserted else { throw error("a container contains itself") }
+            return id
+        }
+        switch value {
+        case .none: return .none
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
+        case .bigInt(let s): return .bigInt(s)
+        case .double(let d): return .double(d)
+        case .string(let s): return .string(s)
+        case .bytes(let b): return .bytes(b)
+        case .tensor(let t): return .tensor(t)
+        case .dtype(let d): return .dtype(d)
+        case .device(let d): return .device(d)
+        case .size(let s): return .size(s)
+        case .list(let box):
+            let id = try enter(box)
+            defer { onPath.remove(id) }
+            return .list(try box.items.map { try node(from: $0, depth: depth + 1, budget: &budget, onPath: &onPath) })
+        case .tuple(let box):
+            let id = try enter(box)
+            defer { onPath.remove(id) }
+            return .tuple(try box.items.map { try node(from: $0, depth: depth + 1, budget: &budget, onPath: &onPath) })
+        case .dict(let box):
+            let id = try enter(box)
+            defer { onPath.remove(id) }
+            return .dict(try box.items.map {
+                DictItem(key: try node(from: $0.key, depth: depth + 1, budget: &budget, onPath: &onPath),
+                         value: try node(from: $0.value, depth: depth + 1, budget: &budget, onPath: &onPath))
+            }, ordered: box.ordered)
+        case .global(let g):
+            throw error("the object tree holds the bare global \(g.qualifiedName), which cannot be represented")
+        case .storage(let s):
+            throw error("the object tree holds a bare storage '\(s.key)' outside a tensor, which is not supported")
+        }
+    }
+}
+
+/// Decoding of pickle's `LONG1` two's-complement little-endian integers.
+enum PickleLong {
+    static func decode(_ bytes: [UInt8]) -> PickleValue {
+        if bytes.isEmpty { return .int(0) }
+        if bytes.count <= 8 {
+            var value: UInt64 = 0
+            for (i, b) in bytes.enumerated() { value |= UInt64(b) << (8 * UInt64(i)) }
+            let shift = UInt64(64 - 8 * bytes.count)
+            return .int(Int(Int64(bitPattern: value << shift) >> Int64(shift)))
+        }
+        return .bigInt(decimal(bytes))
+    }
+
+    /// The decimal text of a two's-complement little-endian integer of any width.
+    static func decimal(_ bytes: [UInt8]) -> String {
+        let negative = (bytes.last ?? 0) & 0x80 != 0
+        var magnitude = bytes
+        if negative {
+            var carry = 1
+            for i in magnitude.indices {
+                let v = Int(~magnitude[i]) + carry
+                magnitude[i] = UInt8(v & 0xFF)
+                carry = v >> 8
+            }
+        }
+        var digits: [UInt8] = []
+        var number = Array(magnitude.reversed())
+        while number.contains(where: { $0 != 0 }) {
+            var remainder = 0
+            for i in number.indices {
+                let v = remainder * 256 + Int(number[i])
+                number[i] = UInt8(v / 10)
+                remainder = v % 10
+            }
+            digits.append(UInt8(remainder) + 48)
+        }
+        if digits.isEmpty { digits = [48] }
+        return (negative ? "-" : "") + String(decoding: digits.reversed(), as: UTF8.self)
+    }
+}
