@@ -99,23 +99,38 @@ struct Unpickler {
         return .tuple(box)
     }
 
+    /// Raises a container's depth to hold `child`, refusing nesting past `maxDepth`.
+    ///
+    /// The child's depth is read before the parent's is written: a container may be added to itself.
     private func noteDepth(of child: PickleValue, in parentDepth: inout Int) throws {
-        parentDepth = Swift.max(parentDepth, child.depth + 1)
+        let childDepth = child.depth
+        parentDepth = Swift.max(parentDepth, childDepth + 1)
         guard parentDepth <= Unpickler.maxDepth else { throw error("containers nested deeper than \(Unpickler.maxDepth)") }
+    }
+
+    private func raiseDepth(of box: ListBox, for items: [PickleValue]) throws {
+        var depth = box.depth
+        for item in items { try noteDepth(of: item, in: &depth) }
+        box.depth = depth
+    }
+
+    private func raiseDepth(of box: DictBox, for items: [PickleValue]) throws {
+        var depth = box.depth
+        for item in items { try noteDepth(of: item, in: &depth) }
+        box.depth = depth
     }
 
     private mutating func appendItems(_ items: [PickleValue]) throws {
         guard case .list(let list)? = stack.last else { throw error("APPEND to a \(stack.last?.kind ?? "nothing"), not a list") }
-        for item in items { try noteDepth(of: item, in: &list.depth) }
+        try raiseDepth(of: list, for: items)
         list.items.append(contentsOf: items)
     }
 
     private mutating func setItems(_ flat: [PickleValue]) throws {
         guard flat.count % 2 == 0 else { throw error("SETITEMS with an odd number of values") }
         guard case .dict(let dict)? = stack.last else { throw error("SETITEM on a \(stack.last?.kind ?? "nothing"), not a dict") }
+        try raiseDepth(of: dict, for: flat)
         for i in stride(from: 0, to: flat.count, by: 2) {
-            try noteDepth(of: flat[i], in: &dict.depth)
-            try noteDepth(of: flat[i + 1], in: &dict.depth)
             dict.items.append((flat[i], flat[i + 1]))
         }
     }
@@ -123,7 +138,7 @@ struct Unpickler {
     private mutating func newList(_ items: [PickleValue] = []) throws -> PickleValue {
         let box = ListBox()
         containers.append(box)
-        for item in items { try noteDepth(of: item, in: &box.depth) }
+        try raiseDepth(of: box, for: items)
         box.items = items
         return .list(box)
     }
