@@ -21,7 +21,8 @@ public final class Checkpoint: @unchecked Sendable {
     public let root: Node
     /// Every tensor in the tree, depth-first in file order, with dotted names.
     public let tensors: [TensorEntry]
-    /// Every non-tensor leaf (`epoch = 3`), dotted names, in file order.
+    /// Every non-tensor value (`epoch = 3`) by dotted name, in file order; a list or tuple of plain
+    /// scalars is one value (`optimizer.param_groups.0.params = [0, 1, 2]`).
     public let metadata: [(name: String, value: Node)]
     /// `config.json` found beside a Hugging Face / PEFT directory's weights, as raw bytes.
     public let configJSON: Data?
@@ -54,17 +55,21 @@ public final class Checkpoint: @unchecked Sendable {
         index[name].map { tensors[$0] }
     }
 
-    /// Number of elements over all tensors, a storage shared by several tensors counted once.
+    /// Number of elements of the tensors whose names start with `prefix`, each viewed element range once.
     ///
-    /// Like `sum(p.numel() for p in model.parameters())`: tied weights count once.
-    public var parameterCount: Int {
+    /// Like `sum(p.numel() for p in model.parameters())`: tied weights (two names viewing the same
+    /// elements of one storage) count once.
+    public func parameterCount(under prefix: String = "") -> Int {
         var seen = Set<ViewKey>()
         var total = 0
-        for t in tensors where seen.insert(ViewKey(t)).inserted {
+        for t in tensors where t.name.hasPrefix(prefix) && seen.insert(ViewKey(t)).inserted {
             total += t.elementCount
         }
         return total
     }
+
+    /// Number of elements over all tensors, tied weights counted once (`parameterCount(under: "")`).
+    public var parameterCount: Int { parameterCount(under: "") }
 
     /// Bytes held by the storages the tensors use, each storage once.
     public var storageByteCount: Int {
@@ -142,9 +147,9 @@ public final class Checkpoint: @unchecked Sendable {
             return .dict(items.map {
                 DictItem(key: $0.key, value: flatten($0.value, prefix: join($0.key.pathComponent), tensors: &tensors, metadata: &metadata))
             }, ordered: ordered)
-        case .list(let items):
+        case .list(let items) where !items.allSatisfy(\.isScalar):
             return .list(items.enumerated().map { flatten($1, prefix: join(String($0)), tensors: &tensors, metadata: &metadata) })
-        case .tuple(let items):
+        case .tuple(let items) where !items.allSatisfy(\.isScalar):
             return .tuple(items.enumerated().map { flatten($1, prefix: join(String($0)), tensors: &tensors, metadata: &metadata) })
         default:
             metadata.append((prefix, node))

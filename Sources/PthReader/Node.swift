@@ -48,3 +48,25 @@ extension Node {
         }
     }
 }
+
+extension Node {
+    /// Whether a tensor appears anywhere in this subtree.
+    public var containsTensor: Bool {
+        switch self {
+        case .tensor: return true
+        case .dict(let items, _): return items.contains { $0.value.containsTensor }
+        case .list(let items), .tuple(let items): return items.contains { $0.containsTensor }
+        default: return false
+        }
+    }
+}
+
+extension Node {
+    /// Whether this is a single plain value: no tensor, dict, list or tuple.
+    public var isScalar: Bool {
+        switch self {
+        case .tensor, .dict, .list, .tuple: return false
+        default: return true
+        }
+    }
+}

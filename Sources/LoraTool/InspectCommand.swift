@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Model
+import PthReader
+
+/// `loratool inspect PATH [--json]`: what a checkpoint holds, module by module.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "List a checkpoint's modules, tensors, parameter count and metadata (reads no tensor data)."
+    )
+
+    @Argument(help: "A .pth/.pt/.bin, .safetensors file, or a Hugging Face / PEFT directory.")
+    var path: String
+
+    @Flag(name: .long, help: "Print one JSON object (schema in docs/inspect.md).")
+    var json = false
+
+    func run() throws {
+        let report = InspectionReport(checkpoint: try Checkpoint.open(path: path))
+        if json {
+            try Output.printJSON(report)
+        } else {
+            print(InspectText.render(report), terminator: "")
+        }
+    }
+}
+
+/// The human listing of an `InspectionReport`.
+enum InspectText {
+    static func render(_ report: InspectionReport) -> String {
+        var out = "\(report.path) (\(report.format))\n"
+        let tensorsByName = Dictionary(report.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var rows: [(String, String, String)] = []
+        for module in report.modules {
+            let indent = String(repeating: "  ", count: module.path.split(separator: ".").count - 1)
+            let params = module.parameters.compactMap { name -> String? in
+                guard let t = tensorsByName[name] else { return nil }
+                let local = name.split(separator: ".").last.map(String.init) ?? name
+                return "\(local) [\(t.shape.map(String.init).joined(separator: ", "))] \(t.dtype)"
+            }.joined(separator: "; ")
+            rows.append((indent + module.path, module.summary + (module.isHead ? " (head)" : ""), params))
+        }
+        let width0 = min(rows.map(\.0.count).max() ?? 0, 60)
+        let width1 = min(rows.map(\.1.count).max() ?? 0, 48)
+        for row in rows {
+            out += pad(row.0, width0) + "  " + pad(row.1, width1) + (row.2.isEmpty ? "" : "  " + row.2)
+            out = out.trimmingTrailingSpaces() + "\n"
+        }
+        let inModel = Set(report.modules.flatMap(\.parameters))
+        let others = report.tensors.filter { !inModel.contains($0.name) }
+        if !others.isEmpty {
+            out += "\ntensors outside the modules above (\(others.count)):\n"
+            for t in others.prefix(40) {
+                out += "  \(t.name) [\(t.shape.map(String.init).joined(separator: ", "))] \(t.dtype)\n"
+            }
+            if others.count > 40 { out += "  ... and \(others.count - 40) more\n" }
+        }
+        if !report.metadata.isEmpty {
+            out += "\nmetadata:\n"
+            for (name, value) in report.metadata.sorted(by: { $0.key < $1.key }) {
+                out += "  \(name.isEmpty ? "(root)" : name) = \(value.text)\n"
+            }
+        }
+        out += "\nformat: \(report.format)"
+        if !report.stateDictPrefix.isEmpty { out += "   state dict: \(report.stateDictPrefix)*" }
+        out += "\ntensors: \(report.tensors.count)   parameters: \(Output.grouped(report.parameters)) (\(Output.abbreviated(report.parameters)))"
+        out += "   bytes: \(Output.grouped(report.tensorBytes)) (\(Output.byteSize(report.tensorBytes)))\n"
+        return out
+    }
+
+    private static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = self
+        while s.last == " " { s.removeLast() }
+        return s
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import PthReader
+
+/// What a checkpoint holds, module by module: the data behind `loratool inspect` and its `--json`.
+///
+/// The JSON form (`JSONEncoder` with sorted keys) is a stable interface that scripts rely on;
+/// docs/inspect.md describes every field. Add fields, never rename or remove them.
+public struct InspectionReport: Codable, Sendable, Equatable {
+    /// Schema version of this JSON; bumped only on an incompatible change.
+    public var schemaVersion = 1
+    public var path: String
+    /// `torch-zip`, `torch-legacy`, `safetensors`, `hf-directory` or `peft-directory`.
+    public var format: String
+    /// Dotted prefix of the model's state dict inside the file (`""`, or `"model."` for a training checkpoint).
+    public var stateDictPrefix: String
+    public var tensors: [TensorInfo]
+    public var modules: [ModuleInfo]
+    /// Elements of the model's state dict, storage shared by several names counted once.
+    public var parameters: Int
+    /// Elements of every tensor in the file (optimizer state included), shared storage counted once.
+    public var totalElements: Int
+    /// Bytes of tensor storage in the file, each storage once.
+    public var tensorBytes: Int
+    /// Non-tensor values by dotted name (`epoch`, `args.lr`).
+    public var metadata: [String: MetadataValue]
+
+    /// One tensor of the file.
+    public struct TensorInfo: Codable, Sendable, Equatable {
+        public var name: String
+        public var dtype: String
+        public var shape: [Int]
+        public var elements: Int
+        public var bytes: Int
+        /// Storage identifier; tensors with the same one share bytes (tied weights).
+        public var storage: String
+        public var storageOffset: Int
+        public var strides: [Int]
+        public var contiguous: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case name, dtype, shape, elements, bytes, storage, storageOffset = "storage_offset", strides, contiguous
+        }
+    }
+
+    /// One module in `named_modules()` order (the root, path `""`, is left out).
+    public struct ModuleInfo: Codable, Sendable, Equatable {
+        public var path: String
+        /// `linear`, `embedding`, `rms_norm`, `layer_norm`, `moe_gate`, `module_list`, `container` or `module`.
+        public var kind: String
+        /// PyTorch-repr-style description: `Linear(in=64, out=64, bias=False)`.
+        public var summary: String
+        /// Full tensor names of the module's own parameters.
+        public var parameters: [String]
+        public var isHead: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case path, kind, summary, parameters, isHead = "is_head"
+        }
+    }
+
+    /// A plain value kept from the checkpoint.
+    public enum MetadataValue: Codable, Sendable, Equatable {
+        case int(Int), double(Double), string(String), bool(Bool), null, list([MetadataValue])
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if container.decodeNil() { self = .null }
+            else if let b = try? container.decode(Bool.self) { self = .bool(b) }
+            else if let i = try? container.decode(Int.self) { self = .int(i) }
+            else if let d = try? container.decode(Double.self) { self = .double(d) }
+            else if let s = try? container.decode(String.self) { self = .string(s) }
+            else { self = .list(try container.decode([MetadataValue].self)) }
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .int(let i): try container.encode(i)
+            case .double(let d): if d.isFinite { try container.encode(d) } else { try container.encode(String(d)) }
+            case .string(let s): try container.encode(s)
+            case .bool(let b): try container.encode(b)
+            case .null: try container.encodeNil()
+            case .list(let items): try container.encode(items)
+            }
+        }
+
+        /// The value of a non-tensor node; containers become lists, bytes a length note.
+        public init(_ node: Node) {
+            switch node {
+            case .int(let i): self = .int(i)
+            case .bigInt(let s): self = .string(s)
+            case .double(let d): self = .double(d)
+            case .string(let s): self = .string(s)
+            case .bool(let b): self = .bool(b)
+            case .none: self = .null
+            case .bytes(let b): self = .string("<\(b.count) bytes>")
+            case .dtype(let d): self = .string(d.rawValue)
+            case .device(let d): self = .string(d)
+            case .size(let s): self = .list(s.map { .int($0) })
+            case .list(let items), .tuple(let items): self = .list(items.map(MetadataValue.init))
+            case .dict, .tensor: self = .null
+            }
+        }
+
+        /// Python-like text for the human listing (`3`, `'run'`, `None`).
+        public var text: String {
+            switch self {
+            case .int(let i): return String(i)
+            case .double(let d): return String(d)
+            case .string(let s): return "'\(s)'"
+            case .bool(let b): return b ? "True" : "False"
+            case .null: return "None"
+            case .list(let items): return "[" + items.map(\.text).joined(separator: ", ") + "]"
+            }
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version", path, format, stateDictPrefix = "state_dict_prefix", tensors, modules
+        case parameters, totalElements = "total_elements", tensorBytes = "tensor_bytes", metadata
+    }
+
+    /// Builds the report from an opened checkpoint; reads no tensor bytes.
+    public init(checkpoint: Checkpoint) {
+        let prefix = StateDictLocator.prefix(of: checkpoint)
+        let tree = ModuleTree(tensors: checkpoint.tensors, prefix: prefix)
+        path = checkpoint.path
+        format = checkpoint.format.rawValue
+        stateDictPrefix = prefix
+        tensors = checkpoint.tensors.map {
+            TensorInfo(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, elements: $0.elementCount, bytes: $0.byteCount,
+                       storage: $0.storageKey, storageOffset: $0.storageOffset, strides: $0.strides, contiguous: $0.isContiguous)
+        }
+        modules = tree.namedModules(includeRoot: false).map {
+            ModuleInfo(path: $0.path, kind: $0.kind.identifier, summary: $0.summary, parameters: $0.parameters.map(\.name), isHead: $0.isHead)
+        }
+        parameters = checkpoint.parameterCount(under: prefix)
+        totalElements = checkpoint.parameterCount(under: "")
+        tensorBytes = checkpoint.storageByteCount
+        var metadata: [String: MetadataValue] = [:]
+        for item in checkpoint.metadata { metadata[item.name] = MetadataValue(item.value) }
+        self.metadata = metadata
+    }
+}
+
+extension ModuleKind {
+    /// The snake_case kind name used in JSON output.
+    public var identifier: String {
+        switch self {
+        case .linear: return "linear"
+        case .embedding: return "embedding"
+        case .rmsNorm: return "rms_norm"
+        case .layerNorm: return "layer_norm"
+        case .moeGate: return "moe_gate"
+        case .moduleList: return "module_list"
+        case .container: return "container"
+        case .generic: return "module"
+        }
+    }
+}
