@@ -1,0 +1,109 @@
+import Foundation
+
+/// A temporary file beside the target that replaces the target only when everything was written.
+///
+/// The temporary file lives in the target's directory (same file system, so the final `rename`
+/// is atomic) under a hidden name `.<name>.tmp-<pid>-<random>`. `commit()` flushes it to disk
+/// with `fsync`, gives it the target's permissions, renames it over the target and syncs the
+/// directory. If the object goes away uncommitted (an error was thrown), the temporary file is
+/// removed, so the target is either the old file (or absent) or the complete new one.
+final class AtomicOutputFile {
+    /// The final path.
+    let target: String
+    /// Where the bytes go until `commit()`.
+    let temporaryPath: String
+    /// The open descriptor when the file was opened by `openForWriting()`; -1 otherwise.
+    private(set) var descriptor: Int32 = -1
+    private var committed = false
+
+    init(target: String) throws {
+        self.target = target
+        let url = URL(fileURLWithPath: target)
+        let directory = url.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CheckpointWriterError.io(path: target, operation: "create the output file", reason: "directory '\(directory)' does not exist")
+        }
+        if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CheckpointWriterError.io(path: target, operation: "create the output file", reason: "it is a directory")
+        }
+        let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        temporaryPath = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(random)").path
+    }
+
+    deinit {
+        if !committed { discard() }
+    }
+
+    /// Creates the temporary file (mode 0666 less the umask) and returns its descriptor.
+    func openForWriting() throws -> Int32 {
+        let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+        guard fd >= 0 else { throw error("create a temporary file '\(temporaryPath)'") }
+        descriptor = fd
+        return fd
+    }
+
+    /// Writes all of `buffer` to the open descriptor, retrying short writes.
+    func write(_ buffer: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.write(descriptor, buffer.baseAddress! + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw error("write")
+            }
+            done += n
+        }
+    }
+
+    /// Syncs the temporary file, renames it over the target and syncs the directory.
+    func commit() throws {
+        if descriptor < 0 {
+            // Written by someone else (libzip): open it to sync and set permissions.
+            descriptor = open(temporaryPath, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw error("open the written temporary file") }
+            _ = fchmod(descriptor, AtomicOutputFile.newFileMode(replacing: target))
+        } else {
+            var info = stat()
+            if stat(target, &info) == 0 { _ = fchmod(descriptor, info.st_mode & 0o7777) }
+        }
+        guard fsync(descriptor) == 0 else { throw error("flush to disk") }
+        close(descriptor)
+        descriptor = -1
+        guard rename(temporaryPath, target) == 0 else { throw error("rename the temporary file over the target") }
+        committed = true
+        let directory = URL(fileURLWithPath: target).deletingLastPathComponent().path
+        let dirfd = open(directory, O_RDONLY | O_CLOEXEC)
+        if dirfd >= 0 {
+            _ = fsync(dirfd)
+            close(dirfd)
+        }
+    }
+
+    /// Closes and removes the temporary file if it exists.
+    func discard() {
+        if descriptor >= 0 {
+            close(descriptor)
+            descriptor = -1
+        }
+        unlink(temporaryPath)
+    }
+
+    private func error(_ operation: String) -> CheckpointWriterError {
+        .io(path: target, operation: operation, reason: String(cString: strerror(errno)))
+    }
+
+    /// The existing target's permissions, or 0666 less the process umask (read race-free from /proc).
+    static func newFileMode(replacing target: String) -> mode_t {
+        var info = stat()
+        if stat(target, &info) == 0 { return info.st_mode & 0o7777 }
+        var mask: mode_t = 0o022
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+           let value = mode_t(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) {
+            mask = value
+        }
+        return 0o666 & ~mask
+    }
+}

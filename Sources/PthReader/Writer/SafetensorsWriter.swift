@@ -1,0 +1,94 @@
+import Foundation
+
+/// Writes the safetensors format: an 8-byte little-endian header length, a JSON header padded
+/// with spaces to a multiple of 8 bytes, then every tensor's bytes back to back.
+///
+/// Like the `safetensors` library, tensors are laid out by decreasing element size, then by name,
+/// so every tensor's data is aligned to its element size; header keys are sorted. Non-tensor
+/// leaves go into `__metadata__` as text, by dotted name, with `"format": "pt"` added (what
+/// `safetensors.torch.save_file` callers and `transformers` expect) unless a leaf is named `format`.
+enum SafetensorsWriter {
+    private struct Item {
+        var name: String
+        var entry: TensorEntry
+    }
+
+    static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?,
+                      provide: (TensorEntry) throws -> [UInt8]) throws {
+        var items: [Item] = []
+        var metadata: [String: String] = [:]
+        var names = Set<String>()
+        try CheckpointWriter.forEachLeaf(root) { leafPath, node in
+            if case .tensor(let entry) = node {
+                let name = entry.name.isEmpty ? leafPath : entry.name
+                try CheckpointWriter.validate(entry, name: name, path: path)
+                guard name != "__metadata__", names.insert(name).inserted else {
+                    throw CheckpointWriterError.duplicateName(path: path, name: name)
+                }
+                items.append(Item(name: name, entry: entry))
+            } else {
+                guard metadata[leafPath] == nil else { throw CheckpointWriterError.duplicateName(path: path, name: leafPath) }
+                metadata[leafPath] = text(of: node)
+            }
+        }
+        if metadata["format"] == nil { metadata["format"] = "pt" }
+        // Stable order: larger elements first, then by name (the safetensors library's layout).
+        items.sort { ($0.entry.dtype.itemSize, $1.name) > ($1.entry.dtype.itemSize, $0.name) }
+
+        var header: [String: Any] = ["__metadata__": metadata]
+        var offset = 0
+        for item in items {
+            let end = offset + item.entry.byteCount
+            header[item.name] = [
+                "dtype": item.entry.dtype.safetensorsName,
+                "shape": item.entry.shape,
+                "data_offsets": [offset, end],
+            ] as [String: Any]
+            offset = end
+        }
+        var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]))
+        while json.count % 8 != 0 { json.append(0x20) }
+
+        let output = try AtomicOutputFile(target: path)
+        _ = try output.openForWriting()
+        try withUnsafeBytes(of: UInt64(json.count).littleEndian) { try output.write($0) }
+        try json.withUnsafeBytes { try output.write($0) }
+        for (i, item) in items.enumerated() {
+            let bytes = try CheckpointWriter.bytes(of: item.entry, name: item.name, path: path, provide: provide)
+            try bytes.withUnsafeBytes { try output.write($0) }
+            progress?(i + 1, items.count)
+        }
+        try output.commit()
+    }
+
+    /// A metadata value as text, the way Python's `str` shows it.
+    static func text(of node: Node) -> String {
+        switch node {
+        case .string(let s): return s
+        case .int(let i): return String(i)
+        case .bigInt(let s): return s
+        case .double(let d):
+            if d.isNaN { return "nan" }
+            if d.isInfinite { return d < 0 ? "-inf" : "inf" }
+            return String(d)
+        case .bool(let b): return b ? "True" : "False"
+        case .none: return "None"
+        case .dtype(let d): return "torch." + d.rawValue
+        case .device(let s): return s
+        case .size(let dims): return "torch.Size([" + dims.map(String.init).joined(separator: ", ") + "])"
+        case .bytes(let raw):
+            return "b'" + raw.map { byte -> String in
+                switch byte {
+                case 0x5C: return "\\\\"
+                case 0x27: return "\\'"
+                case 0x20..<0x7F: return String(UnicodeScalar(byte))
+                default: return "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+                }
+            }.joined() + "'"
+        case .dict(let items, _) where items.isEmpty: return "{}"
+        case .list(let items) where items.isEmpty: return "[]"
+        case .tuple(let items) where items.isEmpty: return "()"
+        default: return ""
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+
+/// Writes the torch zip format (`torch.save` since PyTorch 1.6) with libzip.
+///
+/// Records, in torch's order, under the prefix `<stem>/` (the output file name without extension):
+/// `data.pkl`, `.format_version` (`1`), `.storage_alignment` (`64`), `byteorder` (`little`),
+/// `data/<key>` (one per storage), `version` (`3`), `.data/serialization_id`. All entries are
+/// STORED; every entry's data starts at a multiple of 64 bytes in the file, padded with a
+/// local-header extra field (id `FB`) as torch does.
+enum TorchZipWriter {
+    /// Alignment torch uses for record data (`.storage_alignment`).
+    static let alignment = 64
+    /// Extra field id torch uses for its alignment padding ("FB" little-endian).
+    static let paddingFieldID: UInt16 = 0x4246
+
+    /// One storage record to write: the first tensor that uses it and its key.
+    struct Storage {
+        var key: String
+        var entry: TensorEntry
+        var name: String
+    }
+
+    /// Identity of a tensor view: exact aliases have equal keys.
+    private struct AliasKey: Hashable {
+        var storageKey: String, storageOffset: Int, shape: [Int], strides: [Int], dtype: DType
+        init(_ e: TensorEntry) {
+            storageKey = e.storageKey
+            storageOffset = e.storageOffset
+            shape = e.shape
+            strides = e.strides
+            dtype = e.dtype
+        }
+    }
+
+    static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?,
+                      provide: @escaping (TensorEntry) throws -> [UInt8]) throws {
+        // Plan storages: one per distinct view; exact aliases share. `leafStorage` lists, in the
+        // depth-first order the pickler visits tensors, which storage each tensor leaf uses.
+        var storages: [Storage] = []
+        var leafStorage: [Int] = []
+        var keyOfAlias: [AliasKey: Int] = [:]
+        try CheckpointWriter.forEachLeaf(root) { name, node in
+            guard case .tensor(let entry) = node else { return }
+            let label = entry.name.isEmpty ? name : entry.name
+            try CheckpointWriter.validate(entry, name: label, path: path)
+            let alias = AliasKey(entry)
+            if !entry.storageKey.isEmpty, let shared = keyOfAlias[alias] {
+                leafStorage.append(shared)
+                return
+            }
+            if !entry.storageKey.isEmpty { keyOfAlias[alias] = storages.count }
+            leafStorage.append(storages.count)
+            storages.append(Storage(key: String(storages.count), entry: entry, name: label))
+        }
+        var nextLeaf = 0
+        let pickle = try PickleWriter.pickle(root, path: path) { entry in
+            guard nextLeaf < leafStorage.count else {
+                throw CheckpointWriterError.invalidTensor(path: path, tensor: entry.name, reason: "tree changed while pickling")
+            }
+            let storage = storages[leafStorage[nextLeaf]]
+            nextLeaf += 1
+            return .init(key: storage.key, elementCount: storage.entry.elementCount)
+        }
+
+        let stem = archiveName(for: path)
+        let output = try AtomicOutputFile(target: path)
+        let archive = try ZipArchiveWriter(creatingAt: output.temporaryPath, reportedPath: path)
+
+        var records: [(name: String, source: ZipWriteSource)] = []
+        func record(_ name: String, _ text: String) {
+            records.append(("\(stem)/\(name)", ZipWriteSource(bytes: Array(text.utf8))))
+        }
+        records.append(("\(stem)/data.pkl", ZipWriteSource(bytes: pickle)))
+        record(".format_version", "1")
+        record(".storage_alignment", String(alignment))
+        record("byteorder", "little")
+        var done = 0
+        let total = storages.count
+        for storage in storages {
+            let source = ZipWriteSource(size: storage.entry.byteCount, finished: {
+                done += 1
+                progress?(done, total)
+            }) {
+                try CheckpointWriter.bytes(of: storage.entry, name: storage.name, path: path, provide: provide)
+            }
+            records.append(("\(stem)/data/\(storage.key)", source))
+        }
+        record("version", "3\n")
+        record(".data/serialization_id", serializationID())
+
+        // libzip writes entries in order with no data descriptors: predict each local header's
+        // offset and pad it so the data starts on the alignment.
+        var offset = 0
+        for (name, source) in records {
+            let header = 30 + name.utf8.count + zip64ExtraFieldSize(for: source.size) + 4
+            let padding = (alignment - (offset + header) % alignment) % alignment
+            try archive.add(name: name, source: source,
+                            localExtraField: (paddingFieldID, [UInt8](repeating: 0, count: padding)))
+            offset += header + padding + source.size
+        }
+        try archive.close()
+        try output.commit()
+    }
+
+    /// Bytes of the ZIP64 extra field libzip puts in a local header for an entry of `size` bytes.
+    private static func zip64ExtraFieldSize(for size: Int) -> Int {
+        if size > 0xFFFF_FFFF { return 20 }
+        if size == 0xFFFF_FFFF { return 4 }
+        return 0
+    }
+
+    /// The record prefix torch uses: the file name without its extension (`model` for `model.pth`),
+    /// or `archive` when that is empty or not plain printable ASCII.
+    static func archiveName(for path: String) -> String {
+        let file = URL(fileURLWithPath: path).lastPathComponent
+        var stem = file
+        if let dot = file.lastIndex(of: "."), dot != file.startIndex { stem = String(file[..<dot]) }
+        let plain = stem.unicodeScalars.allSatisfy { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F && $0 != "\\" }
+        return stem.isEmpty || !plain ? "archive" : stem
+    }
+
+    /// A 40-digit decimal id like torch's `.data/serialization_id`.
+    private static func serializationID() -> String {
+        (0..<40).map { _ in String(Int.random(in: 0...9)) }.joined()
+    }
+}
