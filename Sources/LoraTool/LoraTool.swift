@@ -7,7 +7,7 @@ struct LoraTool: ParsableCommand {
         commandName: "loratool",
         abstract: "Inspect, merge, convert and verify LoRA adapters on PyTorch checkpoints.",
         discussion: "Reads torch .pth/.pt/.bin (zip and legacy), safetensors, Hugging Face and PEFT directories without executing any pickle code.",
-        subcommands: [InspectCommand.self]
+        subcommands: [InspectCommand.self, MergeCommand.self, ConvertCommand.self]
     )
 
     /// Runs the command; every failure becomes one `error:` line on stderr and exit status 2.
@@ -21,12 +21,7 @@ struct LoraTool: ParsableCommand {
             exit(withError: code)
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }
-            let message: String
-            if error is CustomStringConvertible, !(error is ValidationError) {
-                message = String(describing: error)
-            } else {
-                message = LoraTool.message(for: error)
-            }
+            let message = LoraTool.message(for: error)
             let line = message.split(separator: "\n").first.map(String.init) ?? message
             FileHandle.standardError.write(Data("error: \(line)\n".utf8))
             Foundation.exit(2)

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import Model
+import PthReader
+
+/// `loratool convert IN -o OUT`: rewrite a checkpoint in another container or dtype.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert any readable checkpoint to .pth/.pt/.bin (torch zip) or .safetensors.",
+        discussion: "Values are kept exactly (non-contiguous views are written contiguously); dtypes are kept unless --dtype asks otherwise."
+    )
+
+    @Argument(help: "Input checkpoint (torch zip or legacy, .safetensors, Hugging Face or PEFT directory).")
+    var input: String
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try MergeError.checkOutput(output.output, notOver: [input])
+        let checkpoint = try Checkpoint.open(path: input)
+        let rewriter = try CheckpointRewriter(source: checkpoint, outputDType: output.outputDType)
+        let bar = ProgressBar(label: "converting")
+        let summary = try rewriter.write(to: output.output, format: output.format, progress: bar.update)
+        bar.finish()
+        if output.json {
+            try Output.printJSON(summary)
+        } else {
+            print("wrote \(summary.output) (\(summary.format), \(summary.tensors) tensors, \(Output.byteSize(summary.outputBytes))) in \(String(format: "%.2f", summary.seconds)) s")
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import Model
+import PthReader
+
+/// `loratool merge BASE ADAPTER -o OUT`: fold a LoRA adapter into the base weights.
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Fold a LoRA adapter into base weights: W' = W + scale·B·A in float32, rounded once.",
+        discussion: """
+        ADAPTER is a MiniMind adapter (*.lora.A.weight / *.lora.B.weight, scale 1) or a PEFT adapter \
+        directory or file (scale lora_alpha/r, or lora_alpha/sqrt(r) with rsLoRA). Every adapter key must \
+        fit a Linear of the base; otherwise nothing is written. The output is written to a temporary file \
+        and renamed when complete.
+        """
+    )
+
+    @Argument(help: "Base checkpoint (.pth/.pt/.bin, .safetensors or a Hugging Face directory).")
+    var base: String
+
+    @Argument(help: "Adapter (.pth or PEFT directory).")
+    var adapter: String
+
+    @OptionGroup var output: OutputOptions
+
+    @Option(help: "Multiply the adapter's own scale by this factor.")
+    var scale: Float = 1
+
+    func validate() throws {
+        guard scale.isFinite else { throw ValidationError("--scale must be a finite number") }
+    }
+
+    func run() throws {
+        try MergeError.checkOutput(output.output, notOver: [base, adapter])
+        let baseCheckpoint = try Checkpoint.open(path: base)
+        let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)
+        let rewriter = try CheckpointRewriter(source: baseCheckpoint, adapter: bound, multiplier: scale, outputDType: output.outputDType)
+        let bar = ProgressBar(label: "merging")
+        let summary = try rewriter.write(to: output.output, format: output.format, progress: bar.update)
+        bar.finish()
+        if output.json {
+            try Output.printJSON(summary)
+        } else {
+            print("merged \(summary.mergedTensors.count) adapter layers into \(summary.output) (\(summary.format), \(summary.tensors) tensors, \(Output.byteSize(summary.outputBytes))) in \(String(format: "%.2f", summary.seconds)) s")
+        }
+    }
+}

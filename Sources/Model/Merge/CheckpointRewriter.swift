@@ -1,0 +1,135 @@
+import Foundation
+import PthReader
+
+/// Streams a checkpoint into a new file, optionally folding a bound LoRA adapter into its weights
+/// and changing the floating-point dtype: the engine behind `loratool merge` and `convert`.
+///
+/// Tensors are read, merged and written one at a time (peak memory near the largest tensor plus
+/// the adapter). A merged weight is computed as `W + multiplier · scale · B·A` in float32 and
+/// rounded once into the output dtype. Every other tensor keeps its bytes (or is re-encoded when
+/// `outputDType` changes it); the tree, names, metadata and ties are kept, except that a merged
+/// weight that shared storage with another tensor gets its own storage.
+public struct CheckpointRewriter {
+    public let source: Checkpoint
+    public let adapter: BoundAdapter?
+    /// Multiplies every pair's own scale (1 keeps MiniMind's 1 and PEFT's alpha/r).
+    public var multiplier: Float = 1
+    /// New dtype for floating-point tensors; nil keeps each tensor's dtype.
+    public var outputDType: DType?
+
+    public init(source: Checkpoint, adapter: BoundAdapter? = nil, multiplier: Float = 1, outputDType: DType? = nil) throws {
+        if let dtype = outputDType, !dtype.isFloatingPoint {
+            throw MergeError.unsupportedOutputDType(dtype.rawValue)
+        }
+        self.source = source
+        self.adapter = adapter
+        self.multiplier = multiplier
+        self.outputDType = outputDType
+    }
+
+    /// What a rewrite did.
+    public struct Summary: Codable, Sendable, Equatable {
+        public var output: String
+        public var format: String
+        public var tensors: Int
+        /// Base weight names that an adapter was folded into, in file order.
+        public var mergedTensors: [String]
+        public var outputBytes: Int
+        public var seconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case output, format, tensors, mergedTensors = "merged_tensors", outputBytes = "output_bytes", seconds
+        }
+    }
+
+    /// The output tree: dtypes changed where asked, merged weights untied from their aliases.
+    func outputTree() -> Node {
+        let merged = Set(adapter?.layers.map(\.weightName) ?? [])
+        func rewrite(_ node: Node) -> Node {
+            switch node {
+            case .tensor(var entry):
+                if let dtype = outputDType, entry.dtype.isFloatingPoint { entry.dtype = dtype }
+                if merged.contains(entry.name) { entry.storageKey = "merged:" + entry.name }
+                return .tensor(entry)
+            case .dict(let items, let ordered):
+                return .dict(items.map { DictItem(key: $0.key, value: rewrite($0.value)) }, ordered: ordered)
+            case .list(let items):
+                return .list(items.map(rewrite))
+            case .tuple(let items):
+                return .tuple(items.map(rewrite))
+            default:
+                return node
+            }
+        }
+        return rewrite(source.root)
+    }
+
+    /// Writes the result to `path` in `format`, atomically; returns what was done.
+    public func write(to path: String, format: OutputFormat,
+                      progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Summary {
+        let start = Date()
+        var byName: [String: TensorEntry] = [:]
+        for t in source.tensors where byName[t.name] == nil { byName[t.name] = t }
+        var layers: [String: BoundLoRA] = [:]
+        for layer in adapter?.layers ?? [] { layers[layer.weightName] = layer }
+        var mergedNames: [String] = []
+        try CheckpointWriter.write(root: outputTree(), to: path, format: format, progress: progress) { out in
+            guard let original = byName[out.name] else {
+                throw MergeError.internalInconsistency("no source tensor named \(out.name)")
+            }
+            if let layer = layers[out.name] {
+                var pair = layer
+                pair.pair.scale *= multiplier
+                let values = try pair.mergedWeight(from: source)
+                mergedNames.append(out.name)
+                return Self.encode(values, as: out.dtype)
+            }
+            if out.dtype == original.dtype { return try source.bytes(of: original) }
+            return Self.encode(try source.floats(of: original), as: out.dtype)
+        }
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        return Summary(output: path, format: format.rawValue, tensors: source.tensors.count, mergedTensors: mergedNames,
+                       outputBytes: size, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Rounds float32 values once into `dtype`'s little-endian bytes.
+    static func encode(_ values: [Float], as dtype: DType) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: values.count * dtype.itemSize) { buffer, count in
+            values.withUnsafeBufferPointer { dtype.encodeFloats($0, into: UnsafeMutableRawPointer(buffer.baseAddress!)) }
+            count = values.count * dtype.itemSize
+        }
+    }
+}
+
+/// Errors of merge and convert that are not the reader's, the adapter's or the writer's.
+public enum MergeError: Error, CustomStringConvertible, Equatable {
+    /// `--dtype` named an integer or unknown type.
+    case unsupportedOutputDType(String)
+    /// The output path is one of the inputs (or inside an input directory).
+    case outputIsInput(output: String, input: String)
+    case internalInconsistency(String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedOutputDType(let name):
+            return "--dtype \(name): output dtype must be float32, float16, bfloat16 or float64"
+        case .outputIsInput(let output, let input):
+            return "\(output): refusing to write over the input \(input)"
+        case .internalInconsistency(let what):
+            return "internal error: \(what)"
+        }
+    }
+
+    /// Throws `outputIsInput` when `output` resolves to one of `inputs` or lies inside an input directory.
+    public static func checkOutput(_ output: String, notOver inputs: [String]) throws {
+        let target = URL(fileURLWithPath: output).resolvingSymlinksInPath().standardizedFileURL.path
+        for input in inputs {
+            let resolved = URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL.path
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory)
+            if target == resolved || (isDirectory.boolValue && target.hasPrefix(resolved + "/")) {
+                throw MergeError.outputIsInput(output: output, input: input)
+            }
+        }
+    }
+}
