@@ -20,6 +20,7 @@ Run with the project venv (it pins tokenizers==0.23.3):
 """
 import json
 import pathlib
+import random
 import sys
 
 import tokenizers
@@ -78,6 +79,20 @@ CASES = [
 ]
 
 
+# Seeded random strings over characters that stress the pre-tokenizer split and added-token
+# matching (Unicode spaces, apostrophes, combining marks, emoji parts, token fragments).
+RANDOM_POOL = list("abXYZ sStmdrevl'\"0129 \t\n\r  ,.!?-_/()<>|") + [
+    "\u00a0", "\u3000", "\u2028", "\u0085", "\u200b", "\u0301", "é", "ß", "中", "你", "好", "，", "。",
+    "😀", "👍🏽", "\u200d", "🇨🇳", "龘", "𠀀", "Ⅻ", "²", "１", "Ａ", "<|im_start|>", "<|im_end|>", "<think>",
+    "<|im_", "_end|>", "Ġ", "Ċ", "\x00", "\ufeff", "ǅ", "ʰ", "ا", "ि", "\U0001D7D9",
+]
+
+
+def random_cases(count=16, seed=1234):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(RANDOM_POOL) for _ in range(rng.randint(1, 30))) for _ in range(count)]
+
+
 def long_case():
     """A few KB of mixed text, for the timing test as well as correctness."""
     parts = [c for c in CASES if c and "<|" not in c]
@@ -89,7 +104,7 @@ def main():
         sys.exit(f"need tokenizers=={PINNED}, found {tokenizers.__version__}")
     tok = Tokenizer.from_file(str(TOKENIZER))
     out = []
-    for text in CASES + [long_case()]:
+    for text in CASES + random_cases() + [long_case()]:
         ids = tok.encode(text, add_special_tokens=False).ids
         decoded = tok.decode(ids, skip_special_tokens=False)
         out.append({
