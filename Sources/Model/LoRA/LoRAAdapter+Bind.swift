@@ -66,7 +66,14 @@ extension LoRAAdapter {
                 problems.append(.noSuchModule(key: bKey))
                 continue
             }
-            guard case .linear = module.kind, let weight = module.parameter("weight") else {
+            // A Conv1D (`fan_in_fan_out`) weight [in, out] with bias [out] is not inferred as a Linear; accept any 2-D weight then.
+            let isConv1D: Bool
+            if transposed, case .generic(let params) = module.kind {
+                isConv1D = Set(params.map(\.name)).isSubset(of: ["weight", "bias"]) && params.first { $0.name == "weight" }?.shape.count == 2
+            } else {
+                isConv1D = false
+            }
+            guard module.kind.isLinear || isConv1D, let weight = module.parameter("weight"), weight.shape.count == 2 else {
                 problems.append(.notLinear(key: aKey, kind: module.summary))
                 continue
             }

@@ -25,6 +25,16 @@ public struct LoRAAdapter: Sendable {
         /// The rank `adapter_config.json` gives this module (PEFT only), checked against A and B.
         public var configRank: Int?
 
+        public init(module: String, aKey: String? = nil, bKey: String? = nil, a: Tensor? = nil, b: Tensor? = nil, scale: Float, configRank: Int? = nil) {
+            self.module = module
+            self.aKey = aKey
+            self.bKey = bKey
+            self.a = a
+            self.b = b
+            self.scale = scale
+            self.configRank = configRank
+        }
+
         /// The complete pair, when both halves are present and agree on the rank.
         public var pair: LoRAPair? {
             guard let a, let b, a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1] else { return nil }
@@ -53,7 +63,8 @@ public struct LoRAAdapter: Sendable {
         self.strayKeys = []
     }
 
-    init(path: String, format: Format, config: PEFTAdapterConfig?, entries: [Entry], strayKeys: [String]) {
+    /// An adapter from parsed entries (possibly incomplete, for tests of binding errors).
+    public init(path: String, format: Format, config: PEFTAdapterConfig?, entries: [Entry], strayKeys: [String]) {
         self.path = path
         self.format = format
         self.config = config
