@@ -10,6 +10,8 @@ Every case is encoded and decoded by the real Hugging Face `tokenizers` library
   round_trips           decoded == text
   pieces                Tokenizer.decode([id], skip_special_tokens=False) for each id
                         (single tokens may hold part of a UTF-8 character: lossy decoding)
+  chat (some cases)     {messages, add_generation_prompt, open_thinking} whose rendering with
+                        MiniMind's chat template (jinja2, as transformers does) is `text`
 
 add_special_tokens=False is what matters for MiniMind: its tokenizer has no post-processor,
 and its inference code writes special tokens into the text itself (the chat template, or
@@ -29,6 +31,7 @@ from tokenizers import Tokenizer
 PINNED = "0.23.3"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOKENIZER = ROOT.parent / "shared" / "fixtures" / "tokenizer.json"
+TOKENIZER_CONFIG = TOKENIZER.parent / "tokenizer_config.json"
 OUTPUT = ROOT / "Tests" / "Fixtures" / "tokenizer_cases.json"
 
 CASES = [
@@ -93,6 +96,30 @@ def random_cases(count=16, seed=1234):
     return ["".join(rng.choice(RANDOM_POOL) for _ in range(rng.randint(1, 30))) for _ in range(count)]
 
 
+# Conversations rendered with MiniMind's chat template from tokenizer_config.json by jinja2
+# (as transformers' apply_chat_template does); the rendered text is an encode case too.
+CHATS = [
+    ([{"role": "user", "content": "你好"}], True, False),
+    ([{"role": "user", "content": "为什么天空是蓝色的"}], True, True),
+    ([{"role": "system", "content": "You are a helpful assistant."},
+      {"role": "user", "content": "解释什么是机器学习"}], True, False),
+    ([{"role": "user", "content": "1+1=?"},
+      {"role": "assistant", "content": "<think>\n想一想\n</think>\n\n等于2"},
+      {"role": "user", "content": "再说一遍\r\n"}], True, False),
+    ([{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
+      {"role": "assistant", "content": "\n\nplain answer\n"}, {"role": "system", "content": "late system"}], False, False),
+]
+
+
+def render_chat(messages, add_generation_prompt, open_thinking):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    config = json.loads(TOKENIZER_CONFIG.read_text(encoding="utf-8"))
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    template = env.from_string(config["chat_template"])
+    return template.render(messages=messages, add_generation_prompt=add_generation_prompt,
+                           open_thinking=open_thinking, tools=None)
+
+
 def long_case():
     """A few KB of mixed text, for the timing test as well as correctness."""
     parts = [c for c in CASES if c and "<|" not in c]
@@ -103,8 +130,13 @@ def main():
     if tokenizers.__version__ != PINNED:
         sys.exit(f"need tokenizers=={PINNED}, found {tokenizers.__version__}")
     tok = Tokenizer.from_file(str(TOKENIZER))
+    chats = {}
+    for messages, add_generation_prompt, open_thinking in CHATS:
+        text = render_chat(messages, add_generation_prompt, open_thinking)
+        chats[text] = {"messages": messages, "add_generation_prompt": add_generation_prompt,
+                       "open_thinking": open_thinking}
     out = []
-    for text in CASES + random_cases() + [long_case()]:
+    for text in CASES + random_cases() + list(chats) + [long_case()]:
         ids = tok.encode(text, add_special_tokens=False).ids
         decoded = tok.decode(ids, skip_special_tokens=False)
         out.append({
@@ -115,6 +147,8 @@ def main():
             "round_trips": decoded == text,
             "pieces": [tok.decode([i], skip_special_tokens=False) for i in ids],
         })
+        if text in chats:
+            out[-1]["chat"] = chats[text]
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     with open(OUTPUT, "w", encoding="utf-8") as f:
         f.write("[\n")

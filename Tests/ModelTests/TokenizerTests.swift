@@ -11,6 +11,14 @@ struct TokenizerCase: Decodable, CustomTestStringConvertible, Sendable {
     var decoded_skip_special: String
     var round_trips: Bool
     var pieces: [String]
+    var chat: ChatCase?
+
+    /// Messages whose rendering with MiniMind's chat template (jinja2) is `text`.
+    struct ChatCase: Decodable, Sendable {
+        var messages: [ChatMessage]
+        var add_generation_prompt: Bool
+        var open_thinking: Bool
+    }
 
     var testDescription: String {
         let shown = text.count > 40 ? String(text.prefix(40)) + "…(\(text.utf8.count) bytes)" : text
@@ -101,6 +109,40 @@ struct TokenizerTests {
         let elapsed = clock.measure { ids = tokenizer.encode(text) }
         #expect(tokenizer.decode(ids) == text)
         #expect(elapsed < .seconds(1), "took \(elapsed)")
+    }
+}
+
+@Suite("MiniMind chat template and tokenizer_config.json")
+struct ChatTemplateTests {
+    static let chatCases = TokenizerTruth.cases.filter { $0.chat != nil }
+
+    @Test func haveChatCases() {
+        #expect(Self.chatCases.count >= 4)
+    }
+
+    @Test(arguments: chatCases)
+    func rendersLikeJinja(_ truth: TokenizerCase) throws {
+        let chat = try #require(truth.chat)
+        let text = MiniMindChatTemplate.render(chat.messages, addGenerationPrompt: chat.add_generation_prompt,
+                                               openThinking: chat.open_thinking)
+        #expect(text == truth.text)
+        let tokenizer = try #require(TokenizerTruth.tokenizer)
+        #expect(tokenizer.encode(text) == truth.ids)
+    }
+
+    @Test func readsSpecialTokensFromConfig() throws {
+        let config = try TokenizerConfig(contentsOf: URL(fileURLWithPath: Fixtures.sharedPath("tokenizer_config.json")))
+        #expect(config.bosToken == "<|im_start|>")
+        #expect(config.eosToken == "<|im_end|>")
+        #expect(config.padToken == "<|endoftext|>")
+        #expect(config.chatTemplate?.contains("<|im_start|>") == true)
+        let tokenizer = try #require(TokenizerTruth.tokenizer)
+        #expect(config.eosToken.flatMap(tokenizer.tokenID(for:)) == 2)
+    }
+
+    @Test func missingConfigIsAnError() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        #expect(throws: TokenizerError.self) { try TokenizerConfig(contentsOf: directory) }
     }
 }
 
