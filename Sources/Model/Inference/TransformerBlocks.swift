@@ -1,0 +1,403 @@
+import Foundation
+
+// The building blocks shared by every architecture in this folder: linear layers (with an
+// optional unmerged LoRA adapter), RMSNorm, rotary embeddings, grouped-query causal attention,
+// SwiGLU feed-forward and the MoE feed-forward. Activations are row-major `[tokens, features]`
+// float32 buffers; every matrix product goes through OpenBLAS.
+
+/// A torch `nn.Linear` without bias: `y = x Wᵀ`, plus `scale · (x Aᵀ) Bᵀ` when an adapter is attached unmerged.
+public final class LinearLayer: @unchecked Sendable {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    /// `[out, in]`, row-major, as torch stores it.
+    public private(set) var weight: [Float]
+    /// The adapter applied beside the weight (unmerged), if any.
+    public private(set) var adapter: LoRAPair?
+
+    init(weight: [Float], outFeatures: Int, inFeatures: Int) {
+        self.weight = weight
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+    }
+
+    /// Attaches an adapter to run unmerged: `W x + scale · B (A x)`.
+    func attach(_ pair: LoRAPair) {
+        adapter = pair
+    }
+
+    /// Folds an adapter into the weight: `W' = W + scale · B·A` (float32).
+    func merge(_ pair: LoRAPair) {
+        let r = pair.rank
+        pair.b.data.withUnsafeBufferPointer { b in
+            pair.a.data.withUnsafeBufferPointer { a in
+                weight.withUnsafeMutableBufferPointer { w in
+                    // W[out, in] += scale · B[out, r] · A[r, in]
+                    BLAS.gemm(m: outFeatures, n: inFeatures, k: r, alpha: pair.scale, a: b.baseAddress!, lda: r,
+                              b: a.baseAddress!, ldb: inFeatures, beta: 1, c: w.baseAddress!, ldc: inFeatures)
+                }
+            }
+        }
+    }
+
+    /// `y[rows, out] = x[rows, in] Wᵀ (+ adapter)`.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        weight.withUnsafeBufferPointer { w in
+            BLAS.gemmTransposedB(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                                 b: w.baseAddress!, ldb: inFeatures, c: y, ldc: outFeatures)
+        }
+        guard let pair = adapter else { return }
+        let r = pair.rank
+        var t = [Float](repeating: 0, count: rows * r)
+        t.withUnsafeMutableBufferPointer { t in
+            pair.a.data.withUnsafeBufferPointer { a in
+                BLAS.gemmTransposedB(m: rows, n: r, k: inFeatures, a: x, lda: inFeatures,
+                                     b: a.baseAddress!, ldb: inFeatures, c: t.baseAddress!, ldc: r)
+            }
+            pair.b.data.withUnsafeBufferPointer { b in
+                BLAS.gemmTransposedB(m: rows, n: outFeatures, k: r, alpha: pair.scale, a: UnsafePointer(t.baseAddress!), lda: r,
+                                     b: b.baseAddress!, ldb: r, beta: 1, c: y, ldc: outFeatures)
+            }
+        }
+    }
+
+    /// `x[rows, in] Wᵀ` as a new buffer.
+    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * outFeatures) { y, n in
+            x.withUnsafeBufferPointer { apply($0.baseAddress!, rows: rows, into: y.baseAddress!) }
+            n = rows * outFeatures
+        }
+    }
+}
+
+/// Root-mean-square normalisation with a learned gain, as MiniMind computes it in float32.
+struct RMSNorm {
+    let weight: [Float]
+    let eps: Float
+
+    /// Normalises each of `rows` rows of `x` (width `weight.count`).
+    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        let d = weight.count
+        return [Float](unsafeUninitializedCapacity: rows * d) { out, n in
+            x.withUnsafeBufferPointer { x in
+                weight.withUnsafeBufferPointer { w in
+                    for r in 0..<rows {
+                        let row = x.baseAddress! + r * d
+                        var sum: Double = 0
+                        for i in 0..<d { sum += Double(row[i]) * Double(row[i]) }
+                        let inv = 1 / (Float(sum / Double(d)) + eps).squareRoot()
+                        let o = out.baseAddress! + r * d
+                        for i in 0..<d { o[i] = w[i] * (row[i] * inv) }
+                    }
+                }
+            }
+            n = rows * d
+        }
+    }
+}
+
+/// How rotary position embeddings pair up the features of a head.
+public enum RotaryStyle: String, Sendable {
+    /// MiniMind2: complex numbers from adjacent pairs `(x[2i], x[2i+1])`.
+    case adjacentPairs = "adjacent-pairs"
+    /// Llama / later MiniMind: `rotate_half`, pairing `x[i]` with `x[i + d/2]`.
+    case rotateHalf = "rotate-half"
+}
+
+/// Precomputed cos/sin tables of rotary embeddings, grown on demand.
+final class RotaryEmbedding: @unchecked Sendable {
+    let headDim: Int
+    let style: RotaryStyle
+    /// `1 / theta^(2i / headDim)` for `i < headDim / 2`, rounded to float32 like torch.
+    private let frequencies: [Float]
+    private var cosTable: [Float] = []
+    private var sinTable: [Float] = []
+    private var positions = 0
+    private let lock = NSLock()
+
+    init(headDim: Int, theta: Double, style: RotaryStyle) {
+        self.headDim = headDim
+        self.style = style
+        frequencies = (0..<(headDim / 2)).map { i in
+            let exponent = Float(2 * i) / Float(headDim)
+            return Float(1.0 / pow(theta, Double(exponent)))
+        }
+    }
+
+    /// Makes sure the tables cover positions `0..<count`.
+    private func ensure(_ count: Int) {
+        lock.lock(); defer { lock.unlock() }
+        guard count > positions else { return }
+        let newCount = max(count, positions * 2, 64)
+        let half = headDim / 2
+        cosTable.reserveCapacity(newCount * half)
+        sinTable.reserveCapacity(newCount * half)
+        for p in positions..<newCount {
+            for f in frequencies {
+                let angle = Float(p) * f // float32 product, as torch.outer on float32 tensors
+                cosTable.append(Float(cos(Double(angle))))
+                sinTable.append(Float(sin(Double(angle))))
+            }
+        }
+        positions = newCount
+    }
+
+    /// Rotates `heads` heads in each of `rows` rows of `x` (row stride `heads · headDim`), row `r` at position `start + r`.
+    func apply(_ x: inout [Float], rows: Int, heads: Int, start: Int) {
+        ensure(start + rows)
+        let half = headDim / 2
+        let width = heads * headDim
+        cosTable.withUnsafeBufferPointer { cosT in
+            sinTable.withUnsafeBufferPointer { sinT in
+                x.withUnsafeMutableBufferPointer { x in
+                    for r in 0..<rows {
+                        let c = cosT.baseAddress! + (start + r) * half
+                        let s = sinT.baseAddress! + (start + r) * half
+                        for h in 0..<heads {
+                            let v = x.baseAddress! + r * width + h * headDim
+                            switch style {
+                            case .adjacentPairs:
+                                for i in 0..<half {
+                                    let a = v[2 * i], b = v[2 * i + 1]
+                                    v[2 * i] = a * c[i] - b * s[i]
+                                    v[2 * i + 1] = a * s[i] + b * c[i]
+                                }
+                            case .rotateHalf:
+                                for i in 0..<half {
+                                    let a = v[i], b = v[i + half]
+                                    v[i] = a * c[i] - b * s[i]
+                                    v[i + half] = b * c[i] + a * s[i]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Grouped-query causal self-attention with rotary embeddings.
+final class Attention: @unchecked Sendable {
+    let query: LinearLayer, key: LinearLayer, value: LinearLayer, output: LinearLayer
+    let heads: Int, kvHeads: Int, headDim: Int
+
+    init(query: LinearLayer, key: LinearLayer, value: LinearLayer, output: LinearLayer, heads: Int, kvHeads: Int, headDim: Int) {
+        self.query = query
+        self.key = key
+        self.value = value
+        self.output = output
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+    }
+
+    /// Attends `rows` new tokens (already normalised) to themselves and to what `cache` holds; appends their keys and values.
+    func callAsFunction(_ x: [Float], rows: Int, rope: RotaryEmbedding, cache: LayerKVCache) -> [Float] {
+        let start = cache.count
+        var q = query(x, rows: rows)
+        var k = key(x, rows: rows)
+        let v = value(x, rows: rows)
+        rope.apply(&q, rows: rows, heads: heads, start: start)
+        rope.apply(&k, rows: rows, heads: kvHeads, start: start)
+        cache.append(keys: k, values: v, rows: rows)
+
+        let total = cache.count
+        let qWidth = heads * headDim
+        let kvWidth = kvHeads * headDim
+        let group = heads / kvHeads
+        let scale = 1 / Float(headDim).squareRoot()
+        var context = [Float](repeating: 0, count: rows * qWidth)
+        var scores = [Float](repeating: 0, count: rows * total)
+        q.withUnsafeBufferPointer { q in
+            cache.keys.withUnsafeBufferPointer { keys in
+                cache.values.withUnsafeBufferPointer { values in
+                    context.withUnsafeMutableBufferPointer { ctx in
+                        scores.withUnsafeMutableBufferPointer { sc in
+                            for h in 0..<heads {
+                                let g = h / group
+                                // scores[rows, total] = q_h · K_gᵀ / sqrt(d)
+                                BLAS.gemmTransposedB(m: rows, n: total, k: headDim, alpha: scale,
+                                                     a: q.baseAddress! + h * headDim, lda: qWidth,
+                                                     b: keys.baseAddress! + g * headDim, ldb: kvWidth,
+                                                     c: sc.baseAddress!, ldc: total)
+                                for r in 0..<rows {
+                                    Softmax.causalRow(sc.baseAddress! + r * total, valid: start + r + 1, width: total)
+                                }
+                                // context_h[rows, d] = P · V_g
+                                BLAS.gemm(m: rows, n: headDim, k: total,
+                                          a: sc.baseAddress!, lda: total,
+                                          b: values.baseAddress! + g * headDim, ldb: kvWidth,
+                                          c: ctx.baseAddress! + h * headDim, ldc: qWidth)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return output(context, rows: rows)
+    }
+}
+
+/// Row-wise softmax helpers.
+enum Softmax {
+    /// Softmax over the first `valid` entries of a row of `width`; the rest (future tokens) become 0.
+    @inline(__always)
+    static func causalRow(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
+        var maxValue = -Float.infinity
+        for j in 0..<valid where row[j] > maxValue { maxValue = row[j] }
+        var sum: Float = 0
+        for j in 0..<valid {
+            let e = expf(row[j] - maxValue)
+            row[j] = e
+            sum += e
+        }
+        let inv = 1 / sum
+        for j in 0..<valid { row[j] *= inv }
+        for j in valid..<width { row[j] = 0 }
+    }
+}
+
+/// The SwiGLU feed-forward `down(silu(gate x) · up x)` (MiniMind's `w2(silu(w1 x) * w3 x)`).
+final class FeedForward: @unchecked Sendable {
+    let gate: LinearLayer, up: LinearLayer, down: LinearLayer
+
+    init(gate: LinearLayer, up: LinearLayer, down: LinearLayer) {
+        self.gate = gate
+        self.up = up
+        self.down = down
+    }
+
+    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        var g = gate(x, rows: rows)
+        let u = up(x, rows: rows)
+        g.withUnsafeMutableBufferPointer { g in
+            u.withUnsafeBufferPointer { u in
+                for i in 0..<g.count {
+                    let a = g[i]
+                    g[i] = a / (1 + expf(-a)) * u[i]
+                }
+            }
+        }
+        return down(g, rows: rows)
+    }
+}
+
+/// MiniMind's mixture-of-experts feed-forward: softmax router, top-k routed experts with
+/// renormalised weights, plus shared experts applied to every token.
+final class MoEFeedForward: @unchecked Sendable {
+    /// Router weight `[experts, hidden]`.
+    let router: LinearLayer
+    let experts: [FeedForward]
+    let sharedExperts: [FeedForward]
+    let topK: Int
+    let normTopkProb: Bool
+
+    init(router: LinearLayer, experts: [FeedForward], sharedExperts: [FeedForward], topK: Int, normTopkProb: Bool) {
+        self.router = router
+        self.experts = experts
+        self.sharedExperts = sharedExperts
+        self.topK = topK
+        self.normTopkProb = normTopkProb
+    }
+
+    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        let hidden = router.inFeatures
+        let e = experts.count
+        var logits = router(x, rows: rows)
+        // Per token: softmax over experts, top-k, optional renormalisation.
+        var assigned = [[(row: Int, weight: Float)]](repeating: [], count: e)
+        logits.withUnsafeMutableBufferPointer { lg in
+            for r in 0..<rows {
+                let p = lg.baseAddress! + r * e
+                Softmax.causalRow(p, valid: e, width: e)
+                var chosen: [(Int, Float)] = []
+                chosen.reserveCapacity(topK)
+                var taken = [Bool](repeating: false, count: e)
+                for _ in 0..<topK {
+                    var best = -1
+                    for j in 0..<e where !taken[j] && (best < 0 || p[j] > p[best]) { best = j }
+                    taken[best] = true
+                    chosen.append((best, p[best]))
+                }
+                var total: Float = 1
+                if topK > 1 && normTopkProb { total = chosen.reduce(0) { $0 + $1.1 } + 1e-20 }
+                for (j, w) in chosen { assigned[j].append((r, w / total)) }
+            }
+        }
+        var y = [Float](repeating: 0, count: rows * hidden)
+        for (j, routes) in assigned.enumerated() where !routes.isEmpty {
+            // Gather the rows routed to expert j, run it once on all of them, scatter back weighted.
+            var gathered = [Float](repeating: 0, count: routes.count * hidden)
+            gathered.withUnsafeMutableBufferPointer { gt in
+                x.withUnsafeBufferPointer { x in
+                    for (i, route) in routes.enumerated() {
+                        (gt.baseAddress! + i * hidden).update(from: x.baseAddress! + route.row * hidden, count: hidden)
+                    }
+                }
+            }
+            let out = experts[j](gathered, rows: routes.count)
+            y.withUnsafeMutableBufferPointer { y in
+                out.withUnsafeBufferPointer { out in
+                    for (i, route) in routes.enumerated() {
+                        let dst = y.baseAddress! + route.row * hidden
+                        let src = out.baseAddress! + i * hidden
+                        for c in 0..<hidden { dst[c] += src[c] * route.weight }
+                    }
+                }
+            }
+        }
+        for shared in sharedExperts {
+            let s = shared(x, rows: rows)
+            y.withUnsafeMutableBufferPointer { y in
+                s.withUnsafeBufferPointer { s in
+                    for i in 0..<y.count { y[i] += s[i] }
+                }
+            }
+        }
+        return y
+    }
+}
+
+/// The feed-forward of one block: dense SwiGLU or mixture of experts.
+enum FeedForwardKind: @unchecked Sendable {
+    case dense(FeedForward)
+    case mixture(MoEFeedForward)
+
+    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        switch self {
+        case .dense(let f): return f(x, rows: rows)
+        case .mixture(let m): return m(x, rows: rows)
+        }
+    }
+}
+
+/// One pre-norm transformer block: `h = x + attn(norm₁ x)`, `out = h + ffn(norm₂ h)`.
+final class TransformerBlock: @unchecked Sendable {
+    let attentionNorm: RMSNorm
+    let attention: Attention
+    let feedForwardNorm: RMSNorm
+    let feedForward: FeedForwardKind
+
+    init(attentionNorm: RMSNorm, attention: Attention, feedForwardNorm: RMSNorm, feedForward: FeedForwardKind) {
+        self.attentionNorm = attentionNorm
+        self.attention = attention
+        self.feedForwardNorm = feedForwardNorm
+        self.feedForward = feedForward
+    }
+
+    func callAsFunction(_ x: inout [Float], rows: Int, rope: RotaryEmbedding, cache: LayerKVCache) {
+        let a = attention(attentionNorm(x, rows: rows), rows: rows, rope: rope, cache: cache)
+        Self.addInPlace(&x, a)
+        let f = feedForward(feedForwardNorm(x, rows: rows), rows: rows)
+        Self.addInPlace(&x, f)
+    }
+
+    @inline(__always)
+    static func addInPlace(_ x: inout [Float], _ y: [Float]) {
+        x.withUnsafeMutableBufferPointer { x in
+            y.withUnsafeBufferPointer { y in
+                for i in 0..<x.count { x[i] += y[i] }
+            }
+        }
+    }
+}

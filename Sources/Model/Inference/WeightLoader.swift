@@ -1,0 +1,64 @@
+import PthReader
+
+/// Reads a checkpoint's tensors strictly: each requested by name and shape, widened to float32,
+/// and at the end every tensor nobody asked for is reported as an error.
+final class WeightLoader {
+    let checkpoint: Checkpoint
+    /// The prefix of the model's state dict in the file (`model.`, `module.`, `_orig_mod.`), or "".
+    let prefix: String
+    private var used = Set<String>()
+    /// Floats already read, by storage view, so tied tensors are read and held once.
+    private var cache: [String: [Float]] = [:]
+
+    init(checkpoint: Checkpoint, prefix: String) {
+        self.checkpoint = checkpoint
+        self.prefix = prefix
+    }
+
+    var path: String { checkpoint.path }
+
+    /// Whether the checkpoint has this tensor (name without prefix).
+    func has(_ name: String) -> Bool { checkpoint.tensor(named: prefix + name) != nil }
+
+    /// The entry of a tensor the architecture needs.
+    func entry(_ name: String) throws -> TensorEntry {
+        guard let t = checkpoint.tensor(named: prefix + name) else {
+            throw InferenceError.missingTensor(path: path, name: prefix + name)
+        }
+        guard t.dtype.isFloatingPoint else {
+            throw InferenceError.notFloatingPoint(path: path, name: t.name, dtype: t.dtype.rawValue)
+        }
+        return t
+    }
+
+    /// The shape of a needed tensor.
+    func shape(_ name: String) throws -> [Int] { try entry(name).shape }
+
+    /// Reads a needed tensor of exactly `shape` as float32 and marks it used.
+    func take(_ name: String, shape: [Int]) throws -> [Float] {
+        let t = try entry(name)
+        guard t.shape == shape else {
+            throw InferenceError.wrongShape(path: path, name: t.name, expected: shape, found: t.shape)
+        }
+        used.insert(t.name)
+        let key = "\(t.storageKey)|\(t.storageOffset)|\(t.shape)|\(t.strides)|\(t.dtype.rawValue)"
+        if let floats = cache[key] { return floats }
+        let floats = try checkpoint.floats(of: t)
+        cache[key] = floats
+        return floats
+    }
+
+    /// The dtype most of the weights are stored in (for reporting).
+    var dominantDType: DType {
+        var counts: [DType: Int] = [:]
+        for t in checkpoint.tensors where t.name.hasPrefix(prefix) && t.dtype.isFloatingPoint { counts[t.dtype, default: 0] += t.elementCount }
+        return counts.max { $0.value < $1.value }?.key ?? .float32
+    }
+
+    /// Throws when the checkpoint holds tensors the architecture did not read.
+    func finish() throws {
+        // Only the model's state dict counts: a training checkpoint's optimizer state is not model weights.
+        let unused = checkpoint.tensors.map(\.name).filter { $0.hasPrefix(prefix) && !used.contains($0) }
+        if !unused.isEmpty { throw InferenceError.unusedTensors(path: path, names: unused) }
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import PthReader
+
+/// The outcome of checking a merged model against the adapter-wrapped one (`loratool verify --json`).
+public struct MergeVerification: Codable, Sendable, Equatable {
+    public var passed: Bool
+    /// `max |wrapped − merged|` over all logits.
+    public var maxAbsDiff: Double
+    /// `maxAbsDiff / max |wrapped|`.
+    public var maxRelDiff: Double
+    /// Fraction of positions where wrapped and merged agree on the most likely next token.
+    public var top1Agreement: Double
+    /// Largest per-position `KL(softmax(wrapped) ‖ softmax(merged))`.
+    public var maxKL: Double
+    /// `max |wrapped − base|`: how far the adapter moves the base model (0 for a no-op adapter).
+    public var adapterEffect: Double
+    /// The `maxAbsDiff` limit used.
+    public var tolerance: Double
+    public var tokens: Int
+    /// The dtype the merged weights are stored in (`float32` for an in-memory merge).
+    public var mergedDtype: String
+
+    enum CodingKeys: String, CodingKey {
+        case passed
+        case maxAbsDiff = "max_abs_diff"
+        case maxRelDiff = "max_rel_diff"
+        case top1Agreement = "top1_agreement"
+        case maxKL = "max_kl"
+        case adapterEffect = "adapter_effect"
+        case tolerance
+        case tokens
+        case mergedDtype = "merged_dtype"
+    }
+
+    /// Whether the adapter changes the logits by more than the tolerance, so that an untouched base would fail.
+    public var adapterIsDetectable: Bool { adapterEffect > tolerance }
+}
+
+/// Checks that a merged model computes what the base with its adapter applied unmerged computes.
+public enum MergeVerifier {
+    /// The tolerance rule, relative to the logit scale: `max(4 · eps(dtype), 1e-4)`.
+    ///
+    /// Rounding each merged weight to `dtype` perturbs it by up to `eps/2` relative; through the
+    /// network the logits move by a small multiple of `eps · max|logit|` (about `0.5 · eps` on the
+    /// reference fixtures), so `4 · eps` leaves room without hiding an adapter. float32 merges are
+    /// exact up to summation order, so the floor `1e-4` governs them.
+    public static func relativeTolerance(for dtype: DType) -> Double {
+        max(4 * machineEpsilon(dtype), 1e-4)
+    }
+
+    /// The absolute tolerance on `max |Δlogit|`: `relativeTolerance(dtype) · max(1, max|logit|)`.
+    public static func tolerance(for dtype: DType, logitScale: Double) -> Double {
+        relativeTolerance(for: dtype) * max(1, logitScale)
+    }
+
+    /// The spacing of `dtype` at 1 (`2^-10` for float16, `2^-7` for bfloat16, `2^-23` for float32).
+    public static func machineEpsilon(_ dtype: DType) -> Double {
+        switch dtype {
+        case .float16: return 0x1p-10
+        case .bfloat16: return 0x1p-7
+        case .float32: return 0x1p-23
+        case .float64: return 0x1p-52
+        default: return 0
+        }
+    }
+
+    /// A fixed token sequence used when none is given: BOS (1) then ids from a fixed linear congruential sequence.
+    public static func defaultTokens(vocabularySize: Int, count: Int = 32) -> [Int] {
+        guard vocabularySize > 2 else { return Array(repeating: 0, count: count) }
+        var state: UInt64 = 0x5DEECE66D
+        var tokens = [min(1, vocabularySize - 1)]
+        while tokens.count < count {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            tokens.append(Int((state >> 33) % UInt64(vocabularySize - 3)) + 3)
+        }
+        return tokens
+    }
+
+    /// Builds the base, adapter-wrapped and merged models and compares their logits on `tokens`.
+    ///
+    /// - Parameters:
+    ///   - base: the base checkpoint.
+    ///   - adapters: adapter pairs keyed by base module path (`BoundAdapter.pairs`).
+    ///   - merged: a merged checkpoint to check; `nil` merges `adapters` into `base` in memory (float32).
+    ///   - tokens: the sequence to run; `nil` uses `defaultTokens`.
+    ///   - configuration: hyper-parameters for every model.
+    ///   - absoluteTolerance: overrides the dtype-derived tolerance.
+    public static func verify(base: Checkpoint, adapters: [String: LoRAPair], merged: Checkpoint?, tokens: [Int]?,
+                              configuration: ModelConfiguration = ModelConfiguration(),
+                              absoluteTolerance: Double? = nil) throws -> MergeVerification {
+        let wrappedModel = try TransformerModel.load(base, configuration: configuration, adapters: adapters, mode: .unmerged)
+        let ids = tokens ?? defaultTokens(vocabularySize: wrappedModel.configuration.vocabSize)
+        let wrapped = try wrappedModel.logits(for: ids)
+        let baseLogits = try TransformerModel.load(base, configuration: configuration).logits(for: ids)
+        let mergedModel: TransformerModel
+        let mergedDType: DType
+        if let merged {
+            mergedModel = try TransformerModel.load(merged, configuration: configuration)
+            mergedDType = mergedModel.weightDType
+        } else {
+            mergedModel = try TransformerModel.load(base, configuration: configuration, adapters: adapters, mode: .merged)
+            mergedDType = .float32
+        }
+        guard mergedModel.configuration == wrappedModel.configuration else {
+            throw InferenceError.inconsistentConfiguration("the merged model's shapes differ from the base model's")
+        }
+        let mergedLogits = try mergedModel.logits(for: ids)
+        return evaluate(wrapped: wrapped, merged: mergedLogits, base: baseLogits, mergedDType: mergedDType, absoluteTolerance: absoluteTolerance)
+    }
+
+    /// Compares already computed logits (all `[positions, vocab]`) and applies the tolerance rule.
+    public static func evaluate(wrapped: Tensor, merged: Tensor, base: Tensor, mergedDType: DType,
+                                absoluteTolerance: Double? = nil) -> MergeVerification {
+        let diff = LogitComparison.compare(reference: wrapped, candidate: merged)
+        let effect = LogitComparison.compare(reference: wrapped, candidate: base)
+        let scale = diff?.referenceScale ?? 0
+        let tolerance = absoluteTolerance ?? Self.tolerance(for: mergedDType, logitScale: scale)
+        let maxAbs = diff?.maxAbsDiff ?? .infinity
+        return MergeVerification(
+            passed: diff != nil && maxAbs <= tolerance,
+            maxAbsDiff: maxAbs,
+            maxRelDiff: diff?.maxRelDiff ?? .infinity,
+            top1Agreement: diff?.top1Agreement ?? 0,
+            maxKL: diff?.maxKL ?? .infinity,
+            adapterEffect: effect?.maxAbsDiff ?? .infinity,
+            tolerance: tolerance,
+            tokens: wrapped.shape.first ?? 0,
+            mergedDtype: mergedDType.rawValue)
+    }
+}

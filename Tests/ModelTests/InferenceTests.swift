@@ -1,0 +1,171 @@
+import Foundation
+import PthReader
+import Testing
+import TestSupport
+@testable import Model
+
+/// Largest absolute difference between two tensors of the same shape.
+func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    guard a.shape == b.shape else { return .infinity }
+    return zip(a.data, b.data).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}
+
+/// Token ids of a fixture case (`tokens.npy`, int64).
+func fixtureTokens(_ dir: String) throws -> [Int] {
+    try Npy.readInt64(path: Fixtures.sharedPath(dir + "/tokens.npy")).values.map { Int($0) }
+}
+
+/// Adapter pairs for a base checkpoint, through the shared `LoRAAdapter` loader.
+func adapterPairs(_ adapterPath: String, base: Checkpoint) throws -> [String: LoRAPair] {
+    try LoRAAdapter.load(path: adapterPath).bind(to: base).pairs
+}
+
+/// The torch fixtures: (case directory, base model path, adapter path, config.json to use or nil).
+struct FixtureCase: CustomStringConvertible, Sendable {
+    var dir: String
+    var base: String
+    var adapter: String
+    var description: String { base }
+}
+
+let fixtureCases: [FixtureCase] = [
+    FixtureCase(dir: "v1_tiny", base: "v1_tiny/base.pth", adapter: "v1_tiny/lora.pth"),
+    FixtureCase(dir: "v1_tiny", base: "v1_tiny/base.pth", adapter: "v1_tiny/lora_ddp.pth"),
+    FixtureCase(dir: "v1_tiny_legacy_f32", base: "v1_tiny_legacy_f32/base.pth", adapter: "v1_tiny_legacy_f32/lora.pth"),
+    FixtureCase(dir: "hf_tiny_peft", base: "hf_tiny_peft/base.pth", adapter: "hf_tiny_peft/adapter"),
+    FixtureCase(dir: "hf_tiny_peft", base: "hf_tiny_peft/base_hf", adapter: "hf_tiny_peft/adapter"),
+]
+
+@Suite struct InferenceTests {
+    @Test(arguments: fixtureCases)
+    func baseLogitsMatchTorch(_ c: FixtureCase) throws {
+        let model = try TransformerModel.load(path: Fixtures.sharedPath(c.base))
+        let logits = try model.logits(for: try fixtureTokens(c.dir))
+        let expected = try Npy.readTensor(path: Fixtures.sharedPath(c.dir + "/logits_base.npy"))
+        #expect(logits.shape == expected.shape)
+        #expect(maxAbsDifference(logits, expected) < 1e-4)
+    }
+
+    @Test(arguments: fixtureCases)
+    func wrappedLogitsMatchTorch(_ c: FixtureCase) throws {
+        let base = try Checkpoint.open(path: Fixtures.sharedPath(c.base))
+        let pairs = try adapterPairs(Fixtures.sharedPath(c.adapter), base: base)
+        #expect(!pairs.isEmpty)
+        let model = try TransformerModel.load(base, adapters: pairs)
+        let logits = try model.logits(for: try fixtureTokens(c.dir))
+        let expected = try Npy.readTensor(path: Fixtures.sharedPath(c.dir + "/logits_wrapped.npy"))
+        #expect(maxAbsDifference(logits, expected) < 1e-4)
+    }
+
+    @Test func mergedReferenceFileMatchesTorch() throws {
+        for dir in ["v1_tiny", "v1_tiny_legacy_f32", "hf_tiny_peft"] {
+            let model = try TransformerModel.load(path: Fixtures.sharedPath(dir + "/merged_ref.pth"))
+            let logits = try model.logits(for: try fixtureTokens(dir))
+            let expected = try Npy.readTensor(path: Fixtures.sharedPath(dir + "/logits_merged_ref.npy"))
+            #expect(maxAbsDifference(logits, expected) < 1e-4, "\(dir)")
+        }
+    }
+
+    @Test func architectureIsDetectedFromNames() throws {
+        let v1 = try TransformerModel.load(path: Fixtures.sharedPath("v1_tiny/base.pth"))
+        #expect(v1.naming == .miniMind)
+        #expect(v1.weightDType == .float16)
+        #expect(v1.configuration == ResolvedModelConfiguration(hiddenSize: 64, layerCount: 2, headCount: 8, kvHeadCount: 2, headDim: 8,
+                                                               vocabSize: 6400, normEps: 1e-5, ropeTheta: 1e6, expertsPerToken: 2, normTopkProb: true))
+        #expect(v1.linearModulePaths.contains("layers.1.feed_forward.w2"))
+        let hf = try TransformerModel.load(path: Fixtures.sharedPath("hf_tiny_peft/base_hf"))
+        #expect(hf.naming == .llama)
+        #expect(hf.linearModulePaths.contains("model.layers.0.self_attn.q_proj"))
+    }
+
+    @Test func decodingWithKVCacheMatchesPrefill() throws {
+        for c in [fixtureCases[0], fixtureCases[3]] {
+            let base = try Checkpoint.open(path: Fixtures.sharedPath(c.base))
+            let model = try TransformerModel.load(base, adapters: try adapterPairs(Fixtures.sharedPath(c.adapter), base: base))
+            let tokens = try fixtureTokens(c.dir)
+            let decoded = try model.logitsDecoding(tokens)
+            let expected = try Npy.readTensor(path: Fixtures.sharedPath(c.dir + "/logits_wrapped.npy"))
+            #expect(maxAbsDifference(decoded, expected) < 1e-4)
+            // Prefill of a prefix, then the rest through the same cache.
+            let cache = model.makeCache()
+            let first = try model.forward(Array(tokens.prefix(5)), cache: cache)
+            let rest = try model.forward(Array(tokens.dropFirst(5)), cache: cache)
+            #expect(cache.count == tokens.count)
+            #expect(maxAbsDifference(Tensor(shape: expected.shape, data: first.data + rest.data), expected) < 1e-4)
+        }
+    }
+
+    @Test func mergedInMemoryMatchesWrapped() throws {
+        let base = try Checkpoint.open(path: Fixtures.sharedPath("hf_tiny_peft/base.pth"))
+        let pairs = try adapterPairs(Fixtures.sharedPath("hf_tiny_peft/adapter"), base: base)
+        let merged = try TransformerModel.load(base, adapters: pairs, mode: .merged)
+        let logits = try merged.logits(for: try fixtureTokens("hf_tiny_peft"))
+        let expected = try Npy.readTensor(path: Fixtures.sharedPath("hf_tiny_peft/logits_wrapped.npy"))
+        #expect(maxAbsDifference(logits, expected) < 1e-4)
+    }
+
+    @Test func configurationFileAndOverrides() throws {
+        let hfConfig = try ModelConfiguration.load(path: Fixtures.sharedPath("hf_tiny_peft/base_hf/config.json"))
+        #expect(hfConfig.numAttentionHeads == 8 && hfConfig.numKeyValueHeads == 2 && hfConfig.hiddenSize == 64)
+        #expect(hfConfig.rmsNormEps == 1e-5 && hfConfig.ropeTheta == 1e6 && hfConfig.numExpertsPerTok == 2)
+        let v1 = try ModelConfiguration.decode(Data(#"{"dim": 64, "n_heads": 4, "n_kv_heads": 2, "norm_eps": 1e-6, "hidden_dim": null}"#.utf8), path: "c.json")
+        #expect(v1 == ModelConfiguration(hiddenSize: 64, numAttentionHeads: 4, numKeyValueHeads: 2, rmsNormEps: 1e-6))
+        #expect(v1.overridden(by: ModelConfiguration(numAttentionHeads: 8)).numAttentionHeads == 8)
+        #expect(throws: InferenceError.self) { try ModelConfiguration.decode(Data(#"{"n_heads": "eight"}"#.utf8), path: "c.json") }
+    }
+
+    @Test func impossibleHyperParametersAreErrors() throws {
+        let base = try Checkpoint.open(path: Fixtures.sharedPath("v1_tiny/base.pth"))
+        // 64 query rows / 3 heads is not whole.
+        #expect(throws: InferenceError.self) { try TransformerModel.load(base, configuration: ModelConfiguration(numAttentionHeads: 3)) }
+        // 16 key rows with head size 8 give 2 kv heads, not 4.
+        #expect(throws: InferenceError.self) { try TransformerModel.load(base, configuration: ModelConfiguration(numKeyValueHeads: 4)) }
+        #expect(throws: InferenceError.self) { try TransformerModel.load(base, configuration: ModelConfiguration(hiddenSize: 128)) }
+        // 16 heads of size 4 fit q, and 16 k rows are 4 kv heads: a valid (different) model.
+        let other = try TransformerModel.load(base, configuration: ModelConfiguration(numAttentionHeads: 16))
+        #expect(other.configuration.kvHeadCount == 4)
+        do {
+            _ = try TransformerModel.load(base, configuration: ModelConfiguration(numAttentionHeads: 3))
+        } catch let error as InferenceError {
+            #expect(error.description.contains("3 attention heads"))
+        }
+    }
+
+    @Test func strictLoadingRejectsForeignTensorsAndAdapters() throws {
+        // The edge-case file is no transformer.
+        #expect(throws: InferenceError.self) { try TransformerModel.load(path: Fixtures.sharedPath("edge.pth")) }
+        // A training checkpoint's model is found under "model." and its optimizer state ignored.
+        let train = try TransformerModel.load(path: Fixtures.sharedPath("train_ckpt.pth"))
+        #expect(train.configuration.layerCount >= 1)
+        // An adapter for a module the model lacks is an error, not silently dropped.
+        let base = try Checkpoint.open(path: Fixtures.sharedPath("v1_tiny/base.pth"))
+        let pair = LoRAPair(a: Tensor(zeros: [2, 64]), b: Tensor(zeros: [64, 2]), scale: 1)
+        #expect(throws: InferenceError.self) { try TransformerModel.load(base, adapters: ["layers.9.attention.wq": pair]) }
+        #expect(throws: InferenceError.self) { try TransformerModel.load(base, adapters: ["layers.0.attention.wk": pair]) }
+    }
+
+    @Test func tokenOutsideVocabularyIsAnError() throws {
+        let model = try TransformerModel.load(path: Fixtures.sharedPath("v1_tiny/base.pth"))
+        #expect(throws: InferenceError.tokenOutOfRange(token: 6400, vocabularySize: 6400)) { try model.logits(for: [1, 6400]) }
+        #expect(throws: InferenceError.noTokens) { try model.logits(for: []) }
+    }
+
+    static let moeDirectory = Fixtures.localPath("moe_tiny")
+    static var moeFixtureExists: Bool { FileManager.default.fileExists(atPath: moeDirectory + "/logits_wrapped.npy") }
+
+    @Test(.enabled(if: moeFixtureExists, "Tests/Fixtures/moe_tiny not generated yet"))
+    func mixtureOfExpertsMatchesTorch() throws {
+        let dir = Self.moeDirectory
+        let config = try ModelConfiguration.load(path: dir + "/config.json")
+        let base = try Checkpoint.open(path: dir + "/base.pth")
+        let tokens = try Npy.readInt64(path: dir + "/tokens.npy").values.map { Int($0) }
+        let model = try TransformerModel.load(base, configuration: config)
+        #expect(model.isMixtureOfExperts)
+        let expectedBase = try Npy.readTensor(path: dir + "/logits_base.npy")
+        #expect(maxAbsDifference(try model.logits(for: tokens), expectedBase) < 1e-4)
+        #expect(maxAbsDifference(try model.logitsDecoding(tokens), expectedBase) < 1e-4)
+        let wrapped = try TransformerModel.load(base, configuration: config, adapters: try adapterPairs(dir + "/lora.pth", base: base))
+        let expectedWrapped = try Npy.readTensor(path: dir + "/logits_wrapped.npy")
+        #expect(maxAbsDifference(try wrapped.logits(for: tokens), expectedWrapped) < 1e-4)
+    }
+}
