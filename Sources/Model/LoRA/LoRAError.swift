@@ -10,6 +10,10 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
     case mismatch(adapter: String, base: String, problems: [BindingProblem])
     /// A merge was asked on a weight buffer of the wrong size.
     case weightSize(module: String, expected: Int, got: Int)
+    /// No Linear module of the checkpoint matches the requested selection.
+    case noTargets(path: String, selection: String, linears: [String])
+    /// A LoRA rank that is not positive.
+    case badRank(path: String, rank: Int)
 
     /// How many problems a message lists before "and N more".
     public static let listLimit = 8
@@ -28,6 +32,12 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
             return "\(adapter): adapter does not fit \(base): \(problems.count) problem\(problems.count == 1 ? "" : "s"): " + lines.joined(separator: "; ")
         case .weightSize(let module, let expected, let got):
             return "\(module): weight buffer has \(got) values, expected \(expected)"
+        case .noTargets(let path, let selection, let linears):
+            let names = Array(Set(linears.map { $0.split(separator: ".").last.map(String.init) ?? $0 })).sorted()
+            let available = names.isEmpty ? "the model has no Linear modules" : "Linear names here: " + names.joined(separator: ", ")
+            return "\(path): no Linear module matches --modules \(selection) (\(available))"
+        case .badRank(let path, let rank):
+            return "\(path): --rank \(rank): the rank must be a positive integer"
         }
     }
 }

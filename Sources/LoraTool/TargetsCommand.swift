@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Model
+import PthReader
+
+/// `loratool targets PATH [--rank R] [--modules LIST] [--json]`: which Linear layers a LoRA adapter would cover.
+struct TargetsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "targets",
+        abstract: "List the Linear modules a LoRA adapter would target and its parameter count (docs/targets.md).",
+        discussion: """
+            Default rule (MiniMind's apply_lora): every Linear with in_features == out_features. \
+            --modules q_proj,v_proj selects like PEFT's target_modules (a module whose path is, or ends \
+            with '.' + , an entry); --modules all-linear selects every Linear except the output head.
+            """
+    )
+
+    @Argument(help: "A .pth/.pt/.bin, .safetensors file, or a Hugging Face directory.")
+    var path: String
+
+    @Option(help: "LoRA rank r; each target adds r·(in+out) parameters.")
+    var rank: Int = 16
+
+    @Option(help: "Comma-separated module names (PEFT target_modules style) or all-linear.")
+    var modules: String?
+
+    @Flag(help: "Print one JSON object instead of the table.")
+    var json = false
+
+    func run() throws {
+        let checkpoint = try Checkpoint.open(path: path)
+        let selector = TargetSelector(modules: modules)
+        let report = try TargetsReport.make(checkpoint: checkpoint, selector: selector, rank: rank)
+        if json {
+            try Output.printJSON(report)
+        } else {
+            print(TargetsText.render(report, path: path, selection: modules == nil ? "in == out" : selector.description), terminator: "")
+        }
+    }
+}
+
+/// The human table of a `TargetsReport`.
+enum TargetsText {
+    static func render(_ report: TargetsReport, path: String, selection: String) -> String {
+        let header = ("module", "in -> out", "lora params")
+        let inWidth = report.targets.map { String($0.inFeatures).count }.max() ?? 0
+        let rows = report.targets.map { t -> (String, String, String) in
+            let inText = String(repeating: " ", count: inWidth - String(t.inFeatures).count) + String(t.inFeatures)
+            return (t.module, "\(inText) -> \(t.outFeatures)", Output.grouped(t.loraParameters))
+        }
+        let w0 = max(header.0.count, rows.map(\.0.count).max() ?? 0)
+        let w1 = max(header.1.count, rows.map(\.1.count).max() ?? 0)
+        let w2 = max(header.2.count, rows.map(\.2.count).max() ?? 0)
+        func line(_ r: (String, String, String)) -> String {
+            r.0.padding(toLength: w0, withPad: " ", startingAt: 0) + "  "
+                + r.1.padding(toLength: w1, withPad: " ", startingAt: 0) + "  "
+                + String(repeating: " ", count: w2 - r.2.count) + r.2 + "\n"
+        }
+        var out = "\(path): \(report.targets.count) target module\(report.targets.count == 1 ? "" : "s") (\(selection)), rank \(report.rank)\n"
+        out += line(header)
+        for r in rows { out += line(r) }
+        out += "total: \(Output.grouped(report.loraParameters)) LoRA parameters = "
+            + String(format: "%.3f", report.percentOfModel) + "% of \(Output.grouped(report.modelParameters)) model parameters\n"
+        return out
+    }
+}

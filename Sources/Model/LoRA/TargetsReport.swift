@@ -1,0 +1,42 @@
+import PthReader
+
+/// What `loratool targets` reports: the modules an adapter would cover and its size.
+///
+/// Encodes as `{"rank", "targets": [{"module", "in_features", "out_features", "lora_parameters"}],
+/// "lora_parameters", "model_parameters"}`.
+public struct TargetsReport: Sendable, Equatable, Codable {
+    public var rank: Int
+    public var targets: [LoRATarget]
+    /// Sum of `r · (in + out)` over the targets.
+    public var loraParameters: Int
+    /// Elements of the model's state dict, tied storages counted once (see `StateDictLocator`).
+    public var modelParameters: Int
+
+    enum CodingKeys: String, CodingKey {
+        case rank, targets
+        case loraParameters = "lora_parameters"
+        case modelParameters = "model_parameters"
+    }
+
+    /// The adapter's share of the model's parameters, in percent.
+    public var percentOfModel: Double {
+        modelParameters == 0 ? 0 : 100 * Double(loraParameters) / Double(modelParameters)
+    }
+
+    /// Selects targets in a checkpoint's model state dict; an empty selection is an error naming it.
+    ///
+    /// `model_parameters` counts the state dict's tensors only, so a training checkpoint's
+    /// optimizer state is not counted; for a plain state dict it equals `Checkpoint.parameterCount`.
+    public static func make(checkpoint: Checkpoint, selector: TargetSelector, rank: Int) throws -> TargetsReport {
+        guard rank > 0 else { throw LoRAError.badRank(path: checkpoint.path, rank: rank) }
+        let prefix = StateDictLocator.prefix(of: checkpoint)
+        let tree = ModuleTree(tensors: checkpoint.tensors, prefix: prefix)
+        let targets = LoRATarget.targets(in: tree, selector: selector, rank: rank)
+        if targets.isEmpty {
+            throw LoRAError.noTargets(path: checkpoint.path, selection: selector.description, linears: tree.linears.map(\.path))
+        }
+        let modelParameters = prefix.isEmpty ? checkpoint.parameterCount : StateDictLocator.parameterCount(tensors: checkpoint.tensors, prefix: prefix)
+        return TargetsReport(rank: rank, targets: targets, loraParameters: targets.reduce(0) { $0 + $1.loraParameters },
+                             modelParameters: modelParameters)
+    }
+}
