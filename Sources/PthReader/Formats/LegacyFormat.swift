@@ -3,11 +3,16 @@
 /// Layout: pickle(magic number), pickle(protocol version 1001), pickle(sys_info), pickle(object),
 /// pickle(list of storage keys), then per key in that order an int64 element count and the raw bytes.
 enum LegacyFormat {
-    static let magic: [UInt8] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
+    /// The magic number every legacy file starts with, `0x1950a86a20f9469cfc6c`, as pickled.
+    static let magicNumber = Node.bigInt("119547037146038801333356")
 
-    /// Whether the file starts like a legacy checkpoint (pickle PROTO then LONG1 with the magic).
+    /// Whether the bytes start with a pickle (any protocol) of the legacy magic number.
     static func matches(_ head: [UInt8]) -> Bool {
-        head.count >= 14 && head[0] == 0x80 && head[2] == 0x8A && head[3] == 0x0A && Array(head[4..<14]) == magic
+        guard head.first == 0x80 else { return false }
+        var unpickler = Unpickler(bytes: head, path: "", entry: "magic number") { _ in
+            throw PthReaderError.malformed(path: "", entry: nil, reason: "no storages in the magic number")
+        }
+        return (try? unpickler.load()) == magicNumber
     }
 
     static func read(path: String, file: FileSource) throws -> Checkpoint {

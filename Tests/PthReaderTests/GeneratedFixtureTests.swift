@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import PthReader
+
+/// The reader against `Tests/Fixtures`, written by real torch and safetensors with
+/// `scripts/make_fixtures.py`: every dtype × pickle protocol × container, views, nesting.
+@Suite struct GeneratedFixtureTests {
+    static let checkpoints: [String] = {
+        var found: [String] = []
+        for dir in ["matrix", "safetensors", "moe_tiny"] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: Fixtures.localPath(dir))) ?? []
+            for name in names where name.hasSuffix(".truth.json") {
+                found.append(dir + "/" + String(name.dropLast(".truth.json".count)))
+            }
+        }
+        return found.sorted()
+    }()
+
+    @Test func matrixIsComplete() {
+        for protocolVersion in [2, 4, 5] {
+            for container in ["zip", "legacy"] {
+                #expect(Self.checkpoints.contains("matrix/p\(protocolVersion)_\(container).pth"))
+            }
+        }
+        #expect(Self.checkpoints.count >= 15)
+    }
+
+    @Test(arguments: checkpoints)
+    func namesDtypesShapesAndValuesMatchTorch(fixture: String) throws {
+        let truth = try Fixtures.truth(Fixtures.localPath(fixture + ".truth.json"))
+        let checkpoint = try Checkpoint.open(path: Fixtures.localPath(fixture))
+        #expect(Set(checkpoint.tensors.map(\.name)) == Set(truth.keys))
+        for tensor in checkpoint.tensors {
+            let expected = try #require(truth[tensor.name], "unexpected tensor \(tensor.name)")
+            #expect(tensor.dtype.rawValue == expected.dtype, "\(tensor.name)")
+            #expect(tensor.shape == expected.shape, "\(tensor.name)")
+        }
+        let valuesPath = Fixtures.localPath(String(fixture.split(separator: ".").first!) + ".values.json")
+        guard FileManager.default.fileExists(atPath: valuesPath) else { return }
+        let values = try JSONDecoder().decode([String: [Double]].self, from: Data(contentsOf: URL(fileURLWithPath: valuesPath)))
+        #expect(Set(values.keys) == Set(checkpoint.tensors.map(\.name)))
+        for tensor in checkpoint.tensors {
+            let expected = try #require(values[tensor.name])
+            let actual = Self.doubles(try checkpoint.bytes(of: tensor), dtype: tensor.dtype)
+            #expect(actual.count == expected.count, "\(tensor.name) count")
+            for (i, (a, e)) in zip(actual, expected).enumerated() where !(a == e && a.sign == e.sign) && !(a.isNaN && e.isNaN) {
+                Issue.record("\(fixture) \(tensor.name)[\(i)] = \(a), torch says \(e)")
+                break
+            }
+        }
+    }
+
+    @Test func nestedScalarsAreKept() throws {
+        for name in ["nested_p2", "nested_p4", "nested_p2_legacy"] {
+            let checkpoint = try Checkpoint.open(path: Fixtures.localPath("matrix/\(name).pth"))
+            let scalars = try JSONDecoder().decode([String: Scalar].self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.localPath("matrix/\(name).scalars.json"))))
+            var flat: [String: Node] = [:]
+            for item in checkpoint.metadata {
+                if case .tuple(let items) = item.value {
+                    for (i, v) in items.enumerated() { flat["\(item.name).\(i)"] = v }
+                } else if case .list(let items) = item.value {
+                    for (i, v) in items.enumerated() { flat["\(item.name).\(i)"] = v }
+                } else {
+                    flat[item.name] = item.value
+                }
+            }
+            for (key, value) in scalars {
+                let node = try #require(flat[key], "\(name): missing \(key)")
+                switch value {
+                case .null: #expect(node == Node.none, "\(key)")
+                case .bool(let b): #expect(node == .bool(b), "\(key)")
+                case .int(let i): #expect(node == .int(i), "\(key)")
+                case .double(let d): #expect(node == .double(d), "\(key)")
+                case .string(let s): #expect(node == (key == "big" ? .bigInt(s) : .string(s)), "\(key)")
+                }
+            }
+        }
+    }
+
+    /// A JSON scalar as make_fixtures.py writes it.
+    enum Scalar: Decodable {
+        case null, bool(Bool), int(Int), double(Double), string(String)
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if c.decodeNil() { self = .null }
+            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+            else if let i = try? c.decode(Int.self) { self = .int(i) }
+            else if let d = try? c.decode(Double.self) { self = .double(d) }
+            else { self = .string(try c.decode(String.self)) }
+        }
+    }
+
+    @Test func renamedFileUsesItsRecordPrefix() throws {
+        let checkpoint = try Checkpoint.open(path: Fixtures.localPath("matrix/renamed.pth"))
+        #expect(!checkpoint.tensors.isEmpty)
+        let archive = try ZipArchive(path: checkpoint.path)
+        #expect(archive.entries.contains { $0.name.hasPrefix("my.model-v2/") })
+    }
+
+    @Test func aliasesShareStorage() throws {
+        let checkpoint = try Checkpoint.open(path: Fixtures.localPath("matrix/strides.pth"))
+        let a = try #require(checkpoint.tensor(named: "alias_1"))
+        let b = try #require(checkpoint.tensor(named: "alias_2"))
+        #expect(a.storageKey == b.storageKey && a.storageOffset == b.storageOffset)
+        let transposed = try #require(checkpoint.tensor(named: "transposed"))
+        #expect(!transposed.isContiguous)
+    }
+
+    /// Decodes little-endian elements exactly into doubles (every supported dtype fits a double).
+    static func doubles(_ bytes: [UInt8], dtype: DType) -> [Double] {
+        let count = bytes.count / dtype.itemSize
+        return bytes.withUnsafeBytes { raw in
+            (0..<count).map { i -> Double in
+                let offset = i * dtype.itemSize
+                switch dtype {
+                case .float64: return Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+                case .int64: return Double(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self)))
+                case .int32: return Double(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
+                default:
+                    var value: Float = 0
+                    dtype.decodeFloats(from: raw.baseAddress! + offset, count: 1, into: &value)
+                    return Double(value)
+                }
+            }
+        }
+    }
+}
