@@ -116,6 +116,25 @@ import TestSupport
         }
     }
 
+    /// PEFT tries pattern keys in the order the file lists them; the first match wins.
+    @Test(arguments: [true, false])
+    func patternKeysFollowFileOrder(specificFirst: Bool) throws {
+        let source = Fixtures.sharedPath("hf_tiny_peft/adapter")
+        let text = try String(contentsOfFile: source + "/adapter_config.json", encoding: .utf8)
+        let pattern = specificFirst ? #"{"layers.0.self_attn.q_proj": 8, "q_proj": 4}"# : #"{"q_proj": 4, "layers.0.self_attn.q_proj": 8}"#
+        let edited = text.replacingOccurrences(of: #""rank_pattern": {}"#, with: #""rank_pattern": "# + pattern)
+        #expect(edited != text)
+        let dir = try Fixtures.temporaryDirectory()
+        try edited.write(to: dir.appendingPathComponent("adapter_config.json"), atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("adapter_model.safetensors").path,
+                                                   withDestinationPath: source + "/adapter_model.safetensors")
+        let adapter = try LoRAAdapter.load(path: dir.path)
+        let ranks = Dictionary(uniqueKeysWithValues: adapter.entries.map { ($0.module, $0.configRank) })
+        #expect(ranks["model.layers.0.self_attn.q_proj"] == (specificFirst ? 8 : 4))
+        #expect(ranks["model.layers.1.self_attn.q_proj"] == 4)
+        #expect(ranks["model.layers.0.self_attn.k_proj"] == 8)
+    }
+
     @Test func doraIsRefused() throws {
         let path = try Self.peftVariant { $0["use_dora"] = true }
         #expect { try LoRAAdapter.load(path: path) } throws: { error in
