@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Model
+import PthReader
+
+/// The model hyper-parameter flags shared by `logits` and `verify`.
+///
+/// Precedence: a flag given here, then `--config FILE` (or the `config.json` belonging to the
+/// checkpoint when `--config` is absent), then MiniMind's defaults; kv heads and head size come
+/// from the weight shapes and are checked against whatever is given.
+struct ModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("config.json with the model's hyper-parameters (MiniMind or Hugging Face keys).",
+                               discussion: "Default: config.json inside a Hugging Face directory or beside the checkpoint file."))
+    var config: String?
+
+    @Option(help: "Number of attention heads (default: config, else 8).")
+    var heads: Int?
+
+    @Option(help: "Number of key/value heads; checked against the key projection's shape.")
+    var kvHeads: Int?
+
+    @Option(help: "Rotary embedding base theta (default: config, else 1e6).")
+    var ropeTheta: Double?
+
+    @Option(help: "RMSNorm epsilon (default: config, else 1e-5).")
+    var normEps: Float?
+
+    @Option(help: "Experts per token for MoE models (default: config, else 2).")
+    var expertsPerToken: Int?
+
+    /// The flags that were given, as overrides.
+    var overrides: ModelConfiguration {
+        ModelConfiguration(numAttentionHeads: heads, numKeyValueHeads: kvHeads, rmsNormEps: normEps,
+                           ropeTheta: ropeTheta, numExpertsPerTok: expertsPerToken)
+    }
+
+    /// The hyper-parameters for a checkpoint: `--config` or its own config.json, then the flags.
+    func configuration(for checkpoint: Checkpoint) throws -> ModelConfiguration {
+        let file: ModelConfiguration?
+        if let config { file = try ModelConfiguration.load(path: config) } else { file = try ModelConfiguration.discovered(for: checkpoint) }
+        return (file ?? ModelConfiguration()).overridden(by: overrides)
+    }
+
+    func validate() throws {
+        if let heads, heads <= 0 { throw ValidationError("--heads must be positive") }
+        if let kvHeads, kvHeads <= 0 { throw ValidationError("--kv-heads must be positive") }
+        if let ropeTheta, !(ropeTheta > 0) { throw ValidationError("--rope-theta must be positive") }
+        if let normEps, !(normEps >= 0) { throw ValidationError("--norm-eps must not be negative") }
+        if let expertsPerToken, expertsPerToken <= 0 { throw ValidationError("--experts-per-token must be positive") }
+    }
+}
+
+/// The token sequence options shared by `logits` and `verify`: ids, an `.npy` file, or a prompt.
+struct TokenOptions: ParsableArguments {
+    @Option(help: "Token ids: comma-separated (1,2,3) or an int64 .npy file.")
+    var tokens: String?
+
+    @Option(help: "Text to tokenize instead of --tokens (needs a tokenizer).")
+    var prompt: String?
+
+    @Option(help: "tokenizer.json for --prompt (default: tokenizer.json beside the model).")
+    var tokenizer: String?
+
+    func validate() throws {
+        if tokens != nil && prompt != nil { throw ValidationError("give either --tokens or --prompt, not both") }
+        if tokenizer != nil && prompt == nil { throw ValidationError("--tokenizer is only used with --prompt") }
+    }
+
+    /// The ids to run, or nil when neither `--tokens` nor `--prompt` was given.
+    func resolve(modelPath: String) throws -> [Int]? {
+        if let tokens { return try Self.parse(tokens) }
+        guard let prompt else { return nil }
+        let tokenizerURL: URL
+        if let tokenizer {
+            tokenizerURL = URL(fileURLWithPath: tokenizer)
+        } else {
+            let model = URL(fileURLWithPath: modelPath)
+            var isDirectory: ObjCBool = false
+            let dir = FileManager.default.fileExists(atPath: modelPath, isDirectory: &isDirectory) && isDirectory.boolValue ? model : model.deletingLastPathComponent()
+            let candidate = dir.appendingPathComponent("tokenizer.json")
+            guard FileManager.default.fileExists(atPath: candidate.path) else {
+                throw ValidationError("--prompt needs --tokenizer tokenizer.json (none found beside \(modelPath))")
+            }
+            tokenizerURL = candidate
+        }
+        let ids = try BPETokenizer(contentsOf: tokenizerURL).encode(prompt)
+        guard !ids.isEmpty else { throw ValidationError("--prompt encodes to no tokens") }
+        return ids
+    }
+
+    /// `1,2,3` (commas and/or spaces) or the path of an integer `.npy` file.
+    static func parse(_ text: String) throws -> [Int] {
+        if text.hasSuffix(".npy") || FileManager.default.fileExists(atPath: text) {
+            let ids = try Npy.readInt64(path: text).values.map { Int($0) }
+            guard !ids.isEmpty else { throw ValidationError("--tokens \(text): the file holds no token ids") }
+            return ids
+        }
+        let parts = text.split(whereSeparator: { $0 == "," || $0 == " " })
+        var ids: [Int] = []
+        for part in parts {
+            guard let id = Int(part), id >= 0 else { throw ValidationError("--tokens: '\(part)' is not a token id (expected e.g. 1,2,3 or a .npy file)") }
+            ids.append(id)
+        }
+        guard !ids.isEmpty else { throw ValidationError("--tokens: no token ids given") }
+        return ids
+    }
+}
