@@ -29,22 +29,24 @@ struct LogitsCommand: ParsableCommand {
     @Option(help: "Print the N most likely next tokens at each position.")
     var top: Int?
 
-    @Flag(help: "Run token by token through the KV cache (the decoding path) instead of one prefill pass.")
-    var decode = false
+    @Option(help: ArgumentHelp("Greedily generate N new tokens after the input through the KV cache.",
+                               discussion: "Prefills the input, then decodes one token at a time; -o then holds the logits of the input and of every generated token but the last, and the generated ids are printed on stdout."))
+    var decode: Int?
 
-    @Flag(help: "Print load and forward timings as one JSON line on stderr.")
+    @Flag(help: "Print model timings on stderr ('prefill: X ms for N tokens ...', 'decode: X ms for N new tokens ...').")
     var bench = false
 
-    @Option(help: "With --bench: timed forward passes after one warm-up (default 1).")
+    @Option(help: "With --bench: timed runs after one warm-up; the best is reported (default 1).")
     var `repeat`: Int = 1
 
     @OptionGroup var modelOptions: ModelOptions
 
     func validate() throws {
         if let top, top <= 0 { throw ValidationError("--top must be positive") }
+        if let decode, decode <= 0 { throw ValidationError("--decode must be a positive number of new tokens") }
         if `repeat` <= 0 { throw ValidationError("--repeat must be positive") }
         if tokenOptions.tokens == nil && tokenOptions.prompt == nil { throw ValidationError("give the input with --tokens IDS|FILE.npy or --prompt TEXT") }
-        if output == nil && top == nil && !bench { throw ValidationError("nothing to do: give -o OUT.npy, --top N or --bench") }
+        if output == nil && top == nil && decode == nil && !bench { throw ValidationError("nothing to do: give -o OUT.npy, --top N, --decode N or --bench") }
     }
 
     func run() throws {
@@ -58,28 +60,38 @@ struct LogitsCommand: ParsableCommand {
         let loadTime = clock.now - loadStart
         guard let tokens = try tokenOptions.resolve(modelPath: model) else { throw ValidationError("no tokens given") }
 
-        func pass() throws -> Tensor { decode ? try network.logitsDecoding(tokens) : try network.logits(for: tokens) }
-        var logits: Tensor
+        // One run: prefill, or prefill + greedy decoding of `decode` new tokens.
+        func pass() throws -> (logits: Tensor, generated: [Int]) {
+            guard let decode else { return (try network.logits(for: tokens), []) }
+            let result = try network.generateGreedy(prompt: tokens, newTokens: decode)
+            return (result.logits, result.generated)
+        }
+        var result: (logits: Tensor, generated: [Int])
         if bench {
-            logits = try pass() // warm-up: tables, allocator, BLAS threads
+            result = try pass() // warm-up: rotary tables, allocator, BLAS threads
             var times: [Double] = []
             for _ in 0..<`repeat` {
                 let start = clock.now
-                logits = try pass()
+                result = try pass()
                 times.append(Self.milliseconds(clock.now - start))
             }
             let best = times.min() ?? 0, mean = times.reduce(0, +) / Double(times.count)
-            let report = BenchReport(mode: decode ? "decode" : "prefill", tokens: tokens.count, repeat: `repeat`,
-                                     loadMs: Self.milliseconds(loadTime), bestMs: best, meanMs: mean,
-                                     msPerToken: best / Double(tokens.count), tokensPerSecond: best > 0 ? Double(tokens.count) * 1000 / best : 0)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            FileHandle.standardError.write(try encoder.encode(report) + Data("\n".utf8))
+            let load = Self.milliseconds(loadTime)
+            let line: String
+            if let decode {
+                line = String(format: "decode: %.3f ms for %d new tokens after a %d-token prompt, prefill included (%.3f ms/token, %.0f tok/s; best of %d, mean %.3f ms); load %.3f ms",
+                              best, decode, tokens.count, best / Double(decode), Double(decode) * 1000 / max(best, 1e-9), `repeat`, mean, load)
+            } else {
+                line = String(format: "prefill: %.3f ms for %d tokens (%.0f tok/s; best of %d, mean %.3f ms); load %.3f ms",
+                              best, tokens.count, Double(tokens.count) * 1000 / max(best, 1e-9), `repeat`, mean, load)
+            }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
         } else {
-            logits = try pass()
+            result = try pass()
         }
-        if let output { try Npy.write(logits, to: output) }
-        if let top { print(Self.topTokens(logits, count: top, tokens: tokens), terminator: "") }
+        if let output { try Npy.write(result.logits, to: output) }
+        if decode != nil { print("generated: " + result.generated.map(String.init).joined(separator: ",")) }
+        if let top { print(Self.topTokens(result.logits, count: top, tokens: tokens + result.generated.dropLast()), terminator: "") }
     }
 
     static func milliseconds(_ d: Duration) -> Double {
@@ -102,26 +114,5 @@ struct LogitsCommand: ParsableCommand {
             out += "position \(position) token \(token): " + entries.joined(separator: ", ") + "\n"
         }
         return out
-    }
-}
-
-/// The `--bench` line: milliseconds of loading and of the best and mean timed forward pass.
-struct BenchReport: Encodable {
-    var mode: String
-    var tokens: Int
-    var `repeat`: Int
-    var loadMs: Double
-    var bestMs: Double
-    var meanMs: Double
-    var msPerToken: Double
-    var tokensPerSecond: Double
-
-    enum CodingKeys: String, CodingKey {
-        case mode, tokens, `repeat`
-        case loadMs = "load_ms"
-        case bestMs = "best_ms"
-        case meanMs = "mean_ms"
-        case msPerToken = "ms_per_token"
-        case tokensPerSecond = "tokens_per_second"
     }
 }

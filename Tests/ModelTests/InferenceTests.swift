@@ -169,3 +169,32 @@ let fixtureCases: [FixtureCase] = [
         #expect(maxAbsDifference(try wrapped.logits(for: tokens), expectedWrapped) < 1e-4)
     }
 }
+
+@Suite struct GenerationTests {
+    @Test func greedyDecodingAgreesWithPrefillOfTheSameSequence() throws {
+        let model = try TransformerModel.load(path: Fixtures.sharedPath("v1_tiny/base.pth"))
+        let prompt = try fixtureTokens("v1_tiny").prefix(4).map { $0 }
+        let (generated, logits) = try model.generateGreedy(prompt: prompt, newTokens: 6)
+        #expect(generated.count == 6)
+        #expect(logits.shape == [prompt.count + 5, 6400])
+        let prefill = try model.logits(for: prompt + generated.dropLast())
+        #expect(maxAbsDifference(logits, prefill) < 1e-4)
+        // Each generated id is the argmax of the row before it.
+        for (i, id) in generated.enumerated() {
+            let row = prefill.data[((prompt.count - 1 + i) * 6400)..<((prompt.count + i) * 6400)]
+            #expect(row.firstIndex(of: row.max()!)! - (prompt.count - 1 + i) * 6400 == id)
+        }
+    }
+}
+
+extension GenerationTests {
+    /// `Tests/Fixtures/v1_tiny_greedy.json`: torch's greedy continuation of the v1_tiny prompt.
+    @Test func greedyDecodingMatchesTorch() throws {
+        struct Reference: Decodable { var prompt: [Int]; var generated: [Int] }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.localPath("v1_tiny_greedy.json")))
+        let reference = try JSONDecoder().decode(Reference.self, from: data)
+        let model = try TransformerModel.load(path: Fixtures.sharedPath("v1_tiny/base.pth"))
+        let (generated, _) = try model.generateGreedy(prompt: reference.prompt, newTokens: reference.generated.count)
+        #expect(generated == reference.generated)
+    }
+}
