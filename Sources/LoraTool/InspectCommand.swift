@@ -17,7 +17,7 @@ struct InspectCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let report = InspectionReport(checkpoint: try Checkpoint.open(path: path))
+        let report = try InspectionReport(checkpoint: try Checkpoint.open(path: path))
         if json {
             try Output.printJSON(report)
         } else {
@@ -39,7 +39,11 @@ enum InspectText {
                 let local = name.split(separator: ".").last.map(String.init) ?? name
                 return "\(local) [\(t.shape.map(String.init).joined(separator: ", "))] \(t.dtype)"
             }.joined(separator: "; ")
-            rows.append((indent + module.path, module.summary + (module.isHead ? " (head)" : ""), params))
+            var summary = module.summary + (module.isHead ? " (head)" : "")
+            if let tied = report.tiedHead, module.parameters.contains(tied.head) {
+                summary += ", tied to \(tied.embedding)"
+            }
+            rows.append((indent + module.path, summary, params))
         }
         let width0 = min(rows.map(\.0.count).max() ?? 0, 60)
         let width1 = min(rows.map(\.1.count).max() ?? 0, 48)

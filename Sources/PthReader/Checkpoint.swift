@@ -123,6 +123,34 @@ public final class Checkpoint: @unchecked Sendable {
         return TensorLayout.gather(raw, shape: t.shape, strides: t.strides, itemSize: item)
     }
 
+    /// Whether two tensors hold the same dtype, shape and bytes, read in chunks with an early exit.
+    ///
+    /// Tensors that share a view of one storage are equal without reading anything; otherwise
+    /// differing tensors usually cost one chunk each, equal ones a full read of both.
+    public func contentsEqual(_ a: TensorEntry, _ b: TensorEntry, chunkBytes: Int = 1 << 20) throws -> Bool {
+        guard a.dtype == b.dtype, a.shape == b.shape else { return false }
+        if a.storageKey == b.storageKey, a.storageOffset == b.storageOffset, a.strides == b.strides { return true }
+        guard a.isContiguous, b.isContiguous, let sa = storages[a.storageKey], let sb = storages[b.storageKey] else {
+            return try bytes(of: a) == bytes(of: b)
+        }
+        let total = a.byteCount
+        var done = 0
+        var bufferA = [UInt8](repeating: 0, count: Swift.min(chunkBytes, total))
+        var bufferB = bufferA
+        while done < total {
+            let n = Swift.min(chunkBytes, total - done)
+            try bufferA.withUnsafeMutableBytes {
+                try sa.source.read(offset: sa.offset + a.storageOffset * a.dtype.itemSize + done, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<n]), context: a.name)
+            }
+            try bufferB.withUnsafeMutableBytes {
+                try sb.source.read(offset: sb.offset + b.storageOffset * b.dtype.itemSize + done, into: UnsafeMutableRawBufferPointer(rebasing: $0[..<n]), context: b.name)
+            }
+            if bufferA[..<n] != bufferB[..<n] { return false }
+            done += n
+        }
+        return true
+    }
+
     /// Reads one tensor's elements widened (or narrowed) to `Float`, row-major.
     public func floats(of t: TensorEntry) throws -> [Float] {
         let raw = try bytes(of: t)

@@ -15,8 +15,11 @@ public struct InspectionReport: Codable, Sendable, Equatable {
     public var stateDictPrefix: String
     public var tensors: [TensorInfo]
     public var modules: [ModuleInfo]
-    /// Elements of the model's state dict, storage shared by several names counted once.
+    /// Elements of the model's state dict, storage shared by several names counted once and a
+    /// head tied to the embedding counted once, like `sum(p.numel() for p in model.parameters())`.
     public var parameters: Int
+    /// The output head tied to the embedding, if it is.
+    public var tiedHead: TiedWeight?
     /// Elements of every tensor in the file (optimizer state included), shared storage counted once.
     public var totalElements: Int
     /// Bytes of tensor storage in the file, each storage once.
@@ -117,11 +120,14 @@ public struct InspectionReport: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", path, format, stateDictPrefix = "state_dict_prefix", tensors, modules
-        case parameters, totalElements = "total_elements", tensorBytes = "tensor_bytes", metadata
+        case parameters, tiedHead = "tied_head", totalElements = "total_elements", tensorBytes = "tensor_bytes", metadata
     }
 
-    /// Builds the report from an opened checkpoint; reads no tensor bytes.
-    public init(checkpoint: Checkpoint) {
+    /// Builds the report from an opened checkpoint.
+    ///
+    /// Reads no tensor bytes except the head and embedding weights when they are stored apart,
+    /// to tell whether they are tied (see `ModuleTree.tiedHead(in:)`).
+    public init(checkpoint: Checkpoint) throws {
         let prefix = StateDictLocator.prefix(of: checkpoint)
         let tree = ModuleTree(tensors: checkpoint.tensors, prefix: prefix)
         path = checkpoint.path
@@ -134,7 +140,11 @@ public struct InspectionReport: Codable, Sendable, Equatable {
         modules = tree.namedModules(includeRoot: false).map {
             ModuleInfo(path: $0.path, kind: $0.kind.identifier, summary: $0.summary, parameters: $0.parameters.map(\.name), isHead: $0.isHead)
         }
+        tiedHead = try tree.tiedHead(in: checkpoint)
         parameters = checkpoint.parameterCount(under: prefix)
+        if let tied = tiedHead, !tied.sharedStorage, let head = checkpoint.tensor(named: tied.head) {
+            parameters -= head.elementCount
+        }
         totalElements = checkpoint.parameterCount(under: "")
         tensorBytes = checkpoint.storageByteCount
         var metadata: [String: MetadataValue] = [:]

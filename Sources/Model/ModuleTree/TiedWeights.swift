@@ -1,0 +1,36 @@
+import PthReader
+
+/// An output head whose weight equals the input embedding's (MiniMind's `output` tied to
+/// `tok_embeddings`, Llama's `tie_word_embeddings`).
+public struct TiedWeight: Codable, Sendable, Equatable {
+    /// Tensor name of the head weight (`output.weight`).
+    public var head: String
+    /// Tensor name of the embedding weight it equals (`tok_embeddings.weight`).
+    public var embedding: String
+    /// True when the file stores one storage for both; false when it stores two equal copies
+    /// (as float16 MiniMind releases do, since `.half()` unties them).
+    public var sharedStorage: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case head, embedding, sharedStorage = "shared_storage"
+    }
+}
+
+extension ModuleTree {
+    /// Finds the head tied to the embedding: same shape and dtype and identical bytes.
+    ///
+    /// Reads both weights only when they are stored apart, in chunks that stop at the first
+    /// difference, so an untied model costs about one chunk of each.
+    public func tiedHead(in checkpoint: Checkpoint) throws -> TiedWeight? {
+        guard let head = head, let headWeight = head.parameter("weight") else { return nil }
+        for module in allModules {
+            guard case .embedding = module.kind, let embedding = module.parameter("weight"),
+                  embedding.shape == headWeight.shape, embedding.dtype == headWeight.dtype else { continue }
+            if try checkpoint.contentsEqual(headWeight, embedding) {
+                let shared = headWeight.storageKey == embedding.storageKey && headWeight.storageOffset == embedding.storageOffset
+                return TiedWeight(head: headWeight.name, embedding: embedding.name, sharedStorage: shared)
+            }
+        }
+        return nil
+    }
+}
