@@ -35,6 +35,9 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
         case .noTargets(let path, let selection, let linears):
             let names = Array(Set(linears.map { $0.split(separator: ".").last.map(String.init) ?? $0 })).sorted()
             let available = names.isEmpty ? "the model has no Linear modules" : "Linear names here: " + names.joined(separator: ", ")
+            if selection == TargetSelector.squareLinear.description {
+                return "\(path): no square Linear module (in_features == out_features, the default rule); choose modules with --modules (\(available))"
+            }
             return "\(path): no Linear module matches --modules \(selection) (\(available))"
         case .badRank(let path, let rank):
             return "\(path): --rank \(rank): the rank must be a positive integer"
