@@ -7,7 +7,7 @@ import PthReader
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "List a checkpoint's modules, tensors, parameter count and metadata (reads no tensor data)."
+        abstract: "List a checkpoint's modules, tensors, parameter count and metadata."
     )
 
     @Argument(help: "A .pth/.pt/.bin, .safetensors file, or a Hugging Face / PEFT directory.")

@@ -118,7 +118,7 @@ import TestSupport
         #expect(tree.module(at: "layers.0.attention.wq")?.parameter("weight")?.name == "model.layers.0.attention.wq.weight")
         #expect(tree.tensorName(module: "norm", parameter: "weight") == "model.norm.weight")
         // torch: the model state dict holds 504128 distinct elements (output tied to tok_embeddings).
-        #expect(StateDictLocator.parameterCount(tensors: checkpoint.tensors, prefix: "model.") == 504128)
+        #expect(checkpoint.parameterCount(under: "model.") == 504128)
     }
 
     /// The MoE naming family: names and shapes from a torch MiniMindLM(use_moe=True) state_dict.

@@ -20,7 +20,9 @@ import TestSupport
         #expect(report.targets.map(\.module) == (try Self.v1Targets(family)))
         #expect(report.targets.allSatisfy { $0.inFeatures == $0.outFeatures && $0.loraParameters == 16 * 2 * $0.inFeatures })
         #expect(report.loraParameters == report.targets.reduce(0) { $0 + $1.loraParameters })
-        #expect(report.modelParameters == checkpoint.parameterCount)
+        // meta.json's "params" is torch's sum(p.numel() for p in model.parameters()), head tied.
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.sharedPath(family + "/meta.json")))) as? [String: Any]
+        #expect(report.modelParameters == meta?["params"] as? Int)
     }
 
     /// The same rule on a training checkpoint sees through its `model.` prefix and skips the optimizer.

@@ -140,11 +140,7 @@ public struct InspectionReport: Codable, Sendable, Equatable {
         modules = tree.namedModules(includeRoot: false).map {
             ModuleInfo(path: $0.path, kind: $0.kind.identifier, summary: $0.summary, parameters: $0.parameters.map(\.name), isHead: $0.isHead)
         }
-        tiedHead = try tree.tiedHead(in: checkpoint)
-        parameters = checkpoint.parameterCount(under: prefix)
-        if let tied = tiedHead, !tied.sharedStorage, let head = checkpoint.tensor(named: tied.head) {
-            parameters -= head.elementCount
-        }
+        (parameters, tiedHead) = try tree.parameterCount(in: checkpoint)
         totalElements = checkpoint.parameterCount(under: "")
         tensorBytes = checkpoint.storageByteCount
         var metadata: [String: MetadataValue] = [:]

@@ -25,8 +25,8 @@ public struct TargetsReport: Sendable, Equatable, Codable {
 
     /// Selects targets in a checkpoint's model state dict; an empty selection is an error naming it.
     ///
-    /// `model_parameters` counts the state dict's tensors only, so a training checkpoint's
-    /// optimizer state is not counted; for a plain state dict it equals `Checkpoint.parameterCount`.
+    /// `model_parameters` is `ModuleTree.parameterCount(in:)`: the state dict's tensors only (a
+    /// training checkpoint's optimizer state is not counted), a tied head counted once.
     public static func make(checkpoint: Checkpoint, selector: TargetSelector, rank: Int) throws -> TargetsReport {
         guard rank > 0 else { throw LoRAError.badRank(path: checkpoint.path, rank: rank) }
         let prefix = StateDictLocator.prefix(of: checkpoint)
@@ -35,7 +35,7 @@ public struct TargetsReport: Sendable, Equatable, Codable {
         if targets.isEmpty {
             throw LoRAError.noTargets(path: checkpoint.path, selection: selector.description, linears: tree.linears.map(\.path))
         }
-        let modelParameters = prefix.isEmpty ? checkpoint.parameterCount : StateDictLocator.parameterCount(tensors: checkpoint.tensors, prefix: prefix)
+        let modelParameters = try tree.parameterCount(in: checkpoint).count
         return TargetsReport(rank: rank, targets: targets, loraParameters: targets.reduce(0) { $0 + $1.loraParameters },
                              modelParameters: modelParameters)
     }

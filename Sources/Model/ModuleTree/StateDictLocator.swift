@@ -24,7 +24,7 @@ public enum StateDictLocator {
             let direct = items.contains { if case .tensor = $0.value { return true }; return false }
             if !direct {
                 for key in nestedKeys {
-                    if let item = items.first(where: { $0.key == .string(key) }), containsTensor(item.value) {
+                    if let item = items.first(where: { $0.key == .string(key) }), item.value.containsTensor {
                         prefix = key + "."
                         break
                     }
@@ -54,27 +54,5 @@ public enum StateDictLocator {
     public static func moduleTree(of checkpoint: Checkpoint) -> ModuleTree {
         let p = prefix(of: checkpoint)
         return ModuleTree(tensors: checkpoint.tensors, prefix: p)
-    }
-
-    /// Element count of the tensors under `prefix`, a tensor aliasing another's elements (tied weights) counted once.
-    public static func parameterCount(tensors: [TensorEntry], prefix: String) -> Int {
-        struct Key: Hashable { let storage: String, offset: Int, shape: [Int], strides: [Int] }
-        var seen = Set<Key>()
-        var total = 0
-        for t in tensors where t.name.hasPrefix(prefix) {
-            if seen.insert(Key(storage: t.storageKey, offset: t.storageOffset, shape: t.shape, strides: t.strides)).inserted {
-                total += t.elementCount
-            }
-        }
-        return total
-    }
-
-    private static func containsTensor(_ node: Node) -> Bool {
-        switch node {
-        case .tensor: return true
-        case .dict(let items, _): return items.contains { containsTensor($0.value) }
-        case .list(let items), .tuple(let items): return items.contains(where: containsTensor)
-        default: return false
-        }
     }
 }

@@ -34,3 +34,18 @@ extension ModuleTree {
         return nil
     }
 }
+
+extension ModuleTree {
+    /// The model's parameter count as `sum(p.numel() for p in model.parameters())` gives it, and the tied head.
+    ///
+    /// Tensors under the tree's prefix, a storage view shared by several names counted once, and a
+    /// head whose weight equals the embedding's counted once even when stored as two copies.
+    public func parameterCount(in checkpoint: Checkpoint) throws -> (count: Int, tiedHead: TiedWeight?) {
+        var count = checkpoint.parameterCount(under: prefix)
+        let tied = try tiedHead(in: checkpoint)
+        if let tied, !tied.sharedStorage, let head = checkpoint.tensor(named: tied.head) {
+            count -= head.elementCount
+        }
+        return (count, tied)
+    }
+}

@@ -1,0 +1,47 @@
+# loratool: the two commands a fresh machine needs are `make demo` and `make test`.
+# Both install what is missing first (apt-get for the C libraries; a throwaway venv with a pinned
+# CPU torch for the interop test).
+
+SWIFT ?= swift
+FIXTURE := Tests/Fixtures/moe_tiny
+OUT := .build/demo
+
+.PHONY: deps build release demo test unit interop bench fixtures clean
+
+deps:
+	@scripts/install_deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# The main job on a shipped input: inspect a MiniMind checkpoint, list its adapter targets,
+# merge its LoRA adapter, and prove the merged model agrees with the adapter-wrapped one.
+demo: release
+	@mkdir -p $(OUT)
+	.build/release/loratool inspect $(FIXTURE)/base.pth
+	.build/release/loratool targets $(FIXTURE)/base.pth --rank 8
+	.build/release/loratool merge $(FIXTURE)/base.pth $(FIXTURE)/lora.pth -o $(OUT)/merged.safetensors
+	.build/release/loratool verify $(FIXTURE)/base.pth $(FIXTURE)/lora.pth --merged $(OUT)/merged.safetensors --config $(FIXTURE)/config.json
+
+# Every test: the Swift suites, then the interop check with real torch and safetensors.
+test: unit interop
+
+unit: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+interop: deps
+	$(SWIFT) build
+	"$$(scripts/ensure_venv.sh | tail -n 1)" scripts/interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
+
+bench: release
+	"$$(scripts/ensure_venv.sh | tail -n 1)" scripts/bench.py --loratool .build/release/loratool
+
+fixtures:
+	"$$(scripts/ensure_venv.sh | tail -n 1)" scripts/make_fixtures.py
+
+clean:
+	rm -rf .build $(OUT)
