@@ -6,7 +6,7 @@ SWIFT ?= swift
 FIXTURE := Tests/Fixtures/moe_tiny
 OUT := .build/demo
 
-.PHONY: deps build release demo test unit interop bench fixtures clean
+.PHONY: deps build release demo test bench fixtures clean
 
 deps:
 	@scripts/install_deps.sh
@@ -26,22 +26,20 @@ demo: release
 	.build/release/loratool merge $(FIXTURE)/base.pth $(FIXTURE)/lora.pth -o $(OUT)/merged.safetensors
 	.build/release/loratool verify $(FIXTURE)/base.pth $(FIXTURE)/lora.pth --merged $(OUT)/merged.safetensors --config $(FIXTURE)/config.json
 
-# Every test: the Swift suites, then the interop check with real torch and safetensors.
-test: unit interop
+# Every test: the Swift suites (with the writer's torch round-trip enabled through
+# LORATOOL_PYTHON), then the interop check of merge/convert outputs with real torch and safetensors.
+VENV_PYTHON = "$$(scripts/ensure_venv.sh | tail -n 1)"
 
-unit: deps
+test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
-
-interop: deps
-	$(SWIFT) build
-	"$$(scripts/ensure_venv.sh | tail -n 1)" scripts/interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
+	LORATOOL_PYTHON=$(VENV_PYTHON) $(SWIFT) test --skip-build
+	$(VENV_PYTHON) scripts/interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
 
 bench: release
-	"$$(scripts/ensure_venv.sh | tail -n 1)" scripts/bench.py --loratool .build/release/loratool
+	$(VENV_PYTHON) scripts/bench.py .build/release/loratool
 
 fixtures:
-	"$$(scripts/ensure_venv.sh | tail -n 1)" scripts/make_fixtures.py
+	$(VENV_PYTHON) scripts/make_fixtures.py
 
 clean:
 	rm -rf .build $(OUT)

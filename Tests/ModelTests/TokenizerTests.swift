@@ -89,26 +89,21 @@ struct TokenizerTests {
         #expect(tokenizer.decode([-1] + hello + [6400, 1_000_000]) == "hello")
     }
 
-    @Test func encodesAFewKilobytesInMilliseconds() throws {
+    /// A few kilobytes with a cold cache encode to the library's ids (speed is benchmarked, not timed here).
+    @Test func encodesAFewKilobytesWithAColdCache() throws {
         let tokenizer = try BPETokenizer(contentsOf: TokenizerTruth.tokenizerURL)  // fresh: empty cache
         let long = try #require(TokenizerTruth.cases.max { $0.text.utf8.count < $1.text.utf8.count })
         #expect(long.text.utf8.count > 4000)
-        let clock = ContinuousClock()
-        var ids: [Int] = []
-        let elapsed = clock.measure { ids = tokenizer.encode(long.text) }
-        #expect(ids == long.ids)
-        // Debug builds are slow; a few KB must still be well under a quarter second cold.
-        #expect(elapsed < .milliseconds(250), "encoding \(long.text.utf8.count) bytes took \(elapsed)")
+        #expect(tokenizer.encode(long.text) == long.ids)
     }
 
-    @Test func longWordWithoutBreaksIsFast() throws {
+    /// One 6000-byte pre-token (no spaces or punctuation) still merges and round-trips.
+    @Test func longWordWithoutBreaksRoundTrips() throws {
         let tokenizer = try #require(TokenizerTruth.tokenizer)
-        let text = String(repeating: "龘靐齉爩", count: 500)  // one 6000-byte pre-token
-        let clock = ContinuousClock()
-        var ids: [Int] = []
-        let elapsed = clock.measure { ids = tokenizer.encode(text) }
+        let text = String(repeating: "龘靐齉爩", count: 500)
+        let ids = tokenizer.encode(text)
+        #expect(!ids.isEmpty)
         #expect(tokenizer.decode(ids) == text)
-        #expect(elapsed < .seconds(1), "took \(elapsed)")
     }
 }
 
