@@ -5,9 +5,13 @@ torch in a temporary directory.
 
 Usage (project venv, release build):
     swift build -c release --scratch-path .build-py
-    $(scripts/ensure_venv.sh) scripts/bench.py .build-py/release/loratool [--threads 2] [--repeats 5] [--markdown]
+    $(scripts/ensure_venv.sh) scripts/bench.py .build-py/release/loratool [--threads 2] [--rounds 3]
+        [--repeats 3] [--markdown]
 
-Times are wall clock, best of --repeats runs; peak RSS is each child's own ru_maxrss (os.wait4).
+Every measurement runs once per round, rounds interleaved so background load hits all sides
+alike; the best round counts. Process times are wall clock; model times are measured inside the
+process (torch: time.perf_counter around the forward; loratool: `logits --bench --repeat N`).
+Peak RSS is GNU time's %M for the command (else the child's ru_maxrss from os.wait4).
 loratool gets OPENBLAS_NUM_THREADS=--threads, torch gets torch.set_num_threads(--threads).
 """
 
@@ -137,30 +141,56 @@ def token_arg(ids: list) -> str:
     return ",".join(str(i) for i in ids)
 
 
-MODEL_TIME = re.compile(r"(prefill|forward|model|decode)[^\n]*?([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\b", re.I)
-
-
 def reported_seconds(text: str, kind: str) -> float | None:
-    """A time the CLI printed for `kind` (prefill/forward/decode), if any."""
+    """The best time loratool --bench printed for kind: a line 'prefill: X ms ...' / 'decode: X ms ...'."""
     for line in text.splitlines():
-        if kind == "prefill" and not re.search(r"prefill|forward|model", line, re.I):
-            continue
-        if kind == "decode" and not re.search(r"decode", line, re.I):
-            continue
-        m = re.search(r"([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\b", line)
+        m = re.match(rf"\s*{kind}:\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)\b", line)
         if m:
             v = float(m.group(1))
             return v / 1000 if m.group(2) == "ms" else v
     return None
 
 
+def bench_line(text: str, kind: str) -> str:
+    for line in text.splitlines():
+        if line.strip().startswith(kind + ":"):
+            return line.strip()
+    return ""
+
+
 # --------------------------------------------------------------------------- main
+
+class Best:
+    """Best (smallest) wall time and largest peak RSS over the rounds, per measurement."""
+
+    def __init__(self):
+        self.t: dict = {}
+        self.rss: dict = {}
+        self.errors: dict = {}
+
+    def add(self, key: str, seconds: float | None, rss: int | None = None) -> None:
+        if seconds is not None:
+            self.t[key] = min(self.t.get(key, float("inf")), seconds)
+        if rss is not None:
+            self.rss[key] = max(self.rss.get(key, 0), rss)
+
+    def fail(self, key: str, m: Measured) -> None:
+        self.errors[key] = (m.err.strip().splitlines() or m.out.strip().splitlines() or ["?"])[-1]
+
+
+def fmt_time(t: float | None, md: bool) -> str:
+    if t is None:
+        return "—" if md else "-"
+    return f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description="loratool benchmarks")
     ap.add_argument("loratool", nargs="?", default=os.environ.get("LORATOOL"))
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds (every measurement once per round); the best round counts")
+    ap.add_argument("--repeats", type=int, default=3, help="in-process timed runs per round (torch, loratool --bench)")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--build-only", metavar="DIR", help=argparse.SUPPRESS)
@@ -174,10 +204,11 @@ def main() -> int:
     loratool = os.path.abspath(args.loratool)
     py = sys.executable
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    rep = str(args.repeats)
 
     work = tempfile.mkdtemp(prefix="loratool-bench-")
-    rows = []       # (section, what, time, rss, note)
     notes = []
+    best = Best()
     try:
         made = subprocess.run([py, os.path.abspath(__file__), "--build-only", work, "--threads", str(args.threads)],
                               capture_output=True, text=True, check=True)
@@ -186,120 +217,137 @@ def main() -> int:
         base_size = os.path.getsize(base)
         notes.append(f"base.pth {mb(base_size)} ({params / 1e6:.1f} M params, float16, tied head), "
                      f"lora.pth {mb(os.path.getsize(adapter))} (rank 16 on {n_targets} square linears)")
-        # ---------------- merge
-        out = os.path.join(work, "out.pth")
 
-        def rm_out():
-            if os.path.exists(out):
-                os.remove(out)
-
-        cp = best_of(args.repeats, ["cp", base, os.path.join(work, "copy.pth")])
-        lt = best_of(args.repeats, [loratool, "merge", base, adapter, "-o", out], env=env, before=rm_out)
-        pym = best_of(max(1, min(args.repeats, 3)),
-                      [py, os.path.join(HERE, "bench_python_merge.py"), base, adapter, os.path.join(work, "py.pth")],
-                      env=env)
-        rows.append(("merge", "cp base.pth copy.pth (floor)", cp.wall, cp.rss, ""))
-        if lt.rc == 0:
-            rows.append(("merge", "loratool merge", lt.wall, lt.rss,
-                         f"{lt.wall / cp.wall:.2f}x cp; peak RSS {lt.rss / base_size:.2f}x base file"))
-        else:
-            rows.append(("merge", "loratool merge", None, None, "FAILED: " + (lt.err.strip().splitlines() or ["?"])[-1]))
-        if pym.rc == 0:
-            speed = f"; loratool is {pym.wall / lt.wall:.1f}x faster" if lt.rc == 0 else ""
-            rows.append(("merge", "python merge (torch.load, W += B@A in f16, torch.save)", pym.wall, pym.rss,
-                         f"peak RSS {pym.rss / base_size:.2f}x base file{speed}"))
-        else:
-            rows.append(("merge", "python merge", None, None, "FAILED: " + pym.err.strip()[-200:]))
-
-        # ---------------- forward pass
         top = help_text(loratool)
-        has_logits = re.search(r"^\s+logits\b", top, re.M) is not None
-        torch_run = run_once([py, os.path.join(HERE, "bench_torch.py"), base, str(args.threads), str(args.repeats),
-                              ",".join(map(str, PREFILL_LENS)), str(DECODE_NEW)], env=env)
-        tr = json.loads(torch_run.out.strip().splitlines()[-1]) if torch_run.rc == 0 else None
-        if tr is None:
-            notes.append("torch reference failed: " + torch_run.err.strip()[-300:])
-        logits_help = help_text(loratool, "logits") if has_logits else ""
-        for n in PREFILL_LENS:
-            t_torch = tr["prefill_s"][str(n)] if tr else None
-            if not has_logits:
-                rows.append(("prefill", f"loratool logits, {n} tokens", None, None, "TODO: no `logits` subcommand yet"))
-            else:
-                npy = os.path.join(work, f"logits{n}.npy")
-                m = best_of(args.repeats, [loratool, "logits", base, "--tokens", token_arg(token_ids(n)), "-o", npy],
-                            env=env)
-                if m.rc != 0:
-                    rows.append(("prefill", f"loratool logits, {n} tokens", None, None,
-                                 "FAILED: " + (m.err.strip().splitlines() or ["?"])[-1]))
-                else:
-                    inner = reported_seconds(m.out + m.err, "prefill")
-                    t = inner if inner is not None else m.wall
-                    how = "model time reported by loratool" if inner is not None else \
-                        f"WHOLE PROCESS (load + forward + write; no in-process timing reported)"
-                    ratio = f"; torch/loratool {t_torch / t:.2f}x" if t_torch else ""
-                    rows.append(("prefill", f"loratool logits, {n} tokens", t, m.rss, how + ratio))
-                    if inner is not None:
-                        rows.append(("prefill", f"loratool logits, {n} tokens, whole process", m.wall, m.rss, ""))
-            if t_torch is not None:
-                rows.append(("prefill", f"torch eager forward, {n} tokens", t_torch, None,
-                             f"model time in-process, {tr['threads']} threads"))
+        logits_help = help_text(loratool, "logits") if re.search(r"^\s+logits\b", top, re.M) else ""
+        has_bench = "--bench" in logits_help
+        has_decode = "--decode" in logits_help
+        out = os.path.join(work, "out.pth")
+        prompt8 = token_arg(token_ids(8))
 
-        # ---------------- decode
-        decode_cmd = None
-        if re.search(r"^\s+generate\b", top, re.M):
-            gen_help = help_text(loratool, "generate")
-            decode_cmd = [loratool, "generate", base, "--tokens", token_arg(token_ids(8)), "--max-new-tokens",
-                          str(DECODE_NEW)] if "--max-new-tokens" in gen_help else None
-            if decode_cmd is None:
-                notes.append("TODO: `loratool generate` exists but its options were not recognised:\n" + gen_help)
-        elif "--decode" in logits_help:
-            decode_cmd = [loratool, "logits", base, "--tokens", token_arg(token_ids(8)), "--decode", str(DECODE_NEW),
-                          "-o", os.path.join(work, "dec.npy")]
-        if decode_cmd is None:
-            rows.append(("decode", f"loratool decode {DECODE_NEW} tokens (KV cache)", None, None,
-                         "TODO: no decode/generate command in loratool yet"))
-        else:
-            m = best_of(args.repeats, decode_cmd, env=env)
+        def measure(key, cmd, before=None):
+            if before:
+                before()
+            m = run_once(cmd, env)
             if m.rc != 0:
-                rows.append(("decode", f"loratool decode {DECODE_NEW} tokens", None, None,
-                             "FAILED: " + (m.err.strip().splitlines() or ["?"])[-1]))
-            else:
-                inner = reported_seconds(m.out + m.err, "decode")
-                t = inner if inner is not None else m.wall
-                how = "decode time reported by loratool" if inner is not None else "WHOLE PROCESS"
-                ratio = f"; torch/loratool {tr['decode_s'] / t:.2f}x" if tr else ""
-                rows.append(("decode", f"loratool decode {DECODE_NEW} tokens (KV cache)", t, m.rss,
-                             f"{how}; {DECODE_NEW / t:.0f} tok/s" + ratio))
-        if tr:
-            rows.append(("decode", f"torch eager decode {DECODE_NEW} tokens (KV cache, 8-token prompt)",
-                         tr["decode_s"], torch_run.rss, f"{DECODE_NEW / tr['decode_s']:.0f} tok/s incl. prefill of 8"))
-            notes.append(f"torch process peak RSS {mb(torch_run.rss)} (model widened to float32), "
-                         f"load {tr['load_s']:.2f} s")
+                best.fail(key, m)
+                return None
+            best.add(key, m.wall, m.rss)
+            return m
+
+        for _ in range(args.rounds):
+            # merge: cp floor, loratool, the seed's Python path
+            measure("cp", ["cp", base, os.path.join(work, "copy.pth")])
+            measure("lt_merge", [loratool, "merge", base, adapter, "-o", out],
+                    before=lambda: os.path.exists(out) and os.remove(out))
+            measure("py_merge", [py, os.path.join(HERE, "bench_python_merge.py"), base, adapter,
+                                 os.path.join(work, "py.pth")])
+            # torch eager: prefill per length and KV-cache decode, timed in-process
+            m = measure("torch", [py, os.path.join(HERE, "bench_torch.py"), base, str(args.threads), rep,
+                                  ",".join(map(str, PREFILL_LENS)), str(DECODE_NEW), work])
+            if m:
+                tr = json.loads(m.out.strip().splitlines()[-1])
+                for n in PREFILL_LENS:
+                    best.add(f"torch_prefill{n}", tr["prefill_s"][str(n)])
+                best.add("torch_decode", tr["decode_s"])
+                best.add("torch_load", tr["load_s"])
+            if not logits_help:
+                continue
+            for n in PREFILL_LENS:
+                cmd = [loratool, "logits", base, "--tokens", token_arg(token_ids(n)), "-o",
+                       os.path.join(work, f"logits{n}.npy")]
+                measure(f"lt_whole{n}", cmd)
+                if has_bench:
+                    m = run_once(cmd + ["--bench", "--repeat", rep], env)
+                    best.add(f"lt_prefill{n}", reported_seconds(m.out + m.err, "prefill") if m.rc == 0 else None)
+            if has_decode:
+                cmd = [loratool, "logits", base, "--tokens", prompt8, "--decode", str(DECODE_NEW), "-o",
+                       os.path.join(work, "dec.npy")]
+                measure("lt_dec_whole", cmd)
+                if has_bench:
+                    m = run_once(cmd + ["--bench", "--repeat", rep], env)
+                    best.add("lt_decode", reported_seconds(m.out + m.err, "decode") if m.rc == 0 else None)
+
+        # correctness sanity: loratool's logits against torch's
+        for n in PREFILL_LENS:
+            a, b = os.path.join(work, f"logits{n}.npy"), os.path.join(work, f"torch_logits{n}.npy")
+            if os.path.exists(a) and os.path.exists(b):
+                import numpy as np
+
+                notes.append(f"loratool vs torch logits, {n} tokens: max |diff| "
+                             f"{float(np.abs(np.load(a) - np.load(b)).max()):.2g}")
     finally:
         if args.keep:
             notes.append(f"files kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 
+    T, R = best.t, best.rss
+
+    def ratio(a, b, fmt="{:.2f}x"):
+        return fmt.format(T[a] / T[b]) if a in T and b in T else "n/a"
+
+    def status(key, fallback=""):
+        return f"FAILED: {best.errors[key]}" if key in best.errors else fallback
+
+    rows = []  # (section, what, time, rss, note)
+    rows.append(("merge", "cp base.pth copy.pth (floor)", T.get("cp"), R.get("cp"), status("cp")))
+    rows.append(("merge", "loratool merge base.pth lora.pth -o out.pth", T.get("lt_merge"), R.get("lt_merge"),
+                 status("lt_merge", f"{ratio('lt_merge', 'cp')} cp (target <= 1.5x); peak RSS "
+                        f"{R.get('lt_merge', 0) / base_size:.2f}x base file")))
+    rows.append(("merge", "python: torch.load, W += B@A in f16, torch.save", T.get("py_merge"), R.get("py_merge"),
+                 status("py_merge", f"python/loratool {ratio('py_merge', 'lt_merge')} (target >= 5x); peak RSS "
+                        f"{R.get('py_merge', 0) / base_size:.2f}x base file")))
+    for n in PREFILL_LENS:
+        if not logits_help:
+            rows.append(("prefill", f"loratool logits, {n} tokens", None, None, "TODO: no `logits` subcommand yet"))
+        elif f"lt_prefill{n}" in T:
+            rows.append(("prefill", f"loratool logits, {n} tokens: model time (--bench)", T[f"lt_prefill{n}"], None,
+                         f"torch/loratool {ratio(f'torch_prefill{n}', f'lt_prefill{n}')} (target >= 1x)"))
+            rows.append(("prefill", f"loratool logits, {n} tokens: whole process", T.get(f"lt_whole{n}"),
+                         R.get(f"lt_whole{n}"), status(f"lt_whole{n}", "load + forward + write .npy")))
+        else:
+            rows.append(("prefill", f"loratool logits, {n} tokens: WHOLE PROCESS (no in-process timing)",
+                         T.get(f"lt_whole{n}"), R.get(f"lt_whole{n}"),
+                         status(f"lt_whole{n}", f"torch/loratool {ratio(f'torch_prefill{n}', f'lt_whole{n}')}")))
+        rows.append(("prefill", f"torch eager forward, {n} tokens: model time", T.get(f"torch_prefill{n}"), None,
+                     status("torch", f"in-process, {args.threads} threads")))
+    dec = f"decode {DECODE_NEW} tokens after an 8-token prompt, KV cache"
+    if not has_decode:
+        rows.append(("decode", f"loratool {dec}", None, None, "TODO: no decode/generate command in loratool yet"))
+    elif "lt_decode" in T:
+        rows.append(("decode", f"loratool logits --decode {DECODE_NEW}: model time (--bench)", T["lt_decode"], None,
+                     f"{DECODE_NEW / T['lt_decode']:.0f} tok/s incl. prefill; torch/loratool "
+                     f"{ratio('torch_decode', 'lt_decode')} (target > 1x)"))
+        rows.append(("decode", f"loratool logits --decode {DECODE_NEW}: whole process", T.get("lt_dec_whole"),
+                     R.get("lt_dec_whole"), status("lt_dec_whole")))
+    else:
+        rows.append(("decode", f"loratool logits --decode {DECODE_NEW}: WHOLE PROCESS (no in-process timing)",
+                     T.get("lt_dec_whole"), R.get("lt_dec_whole"), status("lt_dec_whole")))
+    if "torch_decode" in T:
+        rows.append(("decode", f"torch eager {dec}: model time", T["torch_decode"], None,
+                     f"{DECODE_NEW / T['torch_decode']:.0f} tok/s incl. prefill"))
+    if "torch" in R:
+        notes.append(f"torch process peak RSS {mb(R['torch'])} (weights widened to float32), "
+                     f"load {T.get('torch_load', float('nan')):.2f} s")
+
+    load = os.getloadavg()
     header = (f"machine: {platform.machine()}, {os.cpu_count()} cores, threads={args.threads}, "
-              f"best of {args.repeats}, python {platform.python_version()}")
+              f"best of {args.rounds} interleaved rounds x {args.repeats} in-process repeats, "
+              f"load average {load[0]:.1f}/{load[1]:.1f} (1/5 min) at the end")
     if args.markdown:
         print(f"_{header}_\n")
         print("| section | what | time | peak RSS | notes |")
         print("| --- | --- | ---: | ---: | --- |")
         for sec, what, t, rss, note in rows:
-            ts = "—" if t is None else (f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s")
-            rs = "—" if rss is None else mb(rss)
-            print(f"| {sec} | {what} | {ts} | {rs} | {note} |")
+            print(f"| {sec} | {what} | {fmt_time(t, True)} | {'—' if rss is None else mb(rss)} | {note} |")
         print()
         for n in notes:
             print(f"- {n}")
     else:
         print(header)
         for sec, what, t, rss, note in rows:
-            ts = "-" if t is None else (f"{t * 1000:9.1f} ms" if t < 1 else f"{t:9.2f} s ")
-            rs = "-" if rss is None else mb(rss)
-            print(f"{sec:8} {what:62} {ts:>12} {rs:>10}  {note}")
+            print(f"{sec:8} {what:62} {fmt_time(t, False):>10} {'-' if rss is None else mb(rss):>10}  {note}")
         for n in notes:
             print("note: " + n)
     return 0

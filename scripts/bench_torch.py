@@ -1,8 +1,9 @@
 """Torch eager timings of the reference MiniMind model, for scripts/bench.py.
 
-Usage: python bench_torch.py BASE.pth THREADS REPEATS PREFILL_LENS DECODE_TOKENS
+Usage: python bench_torch.py BASE.pth THREADS REPEATS PREFILL_LENS DECODE_TOKENS [SAVE_DIR]
 (PREFILL_LENS comma-separated). Prints one JSON object: load seconds, best prefill seconds per
-length, best decode seconds for DECODE_TOKENS new tokens after a 1-token prompt... (see keys).
+length, best seconds to greedily decode DECODE_TOKENS new tokens after an 8-token prompt with a
+KV cache (prefill included). With SAVE_DIR, writes torch_logits<N>.npy for each length.
 Token ids are the deterministic sequence bench.py also gives loratool.
 """
 
@@ -21,6 +22,7 @@ from bench import token_ids  # noqa: E402
 @torch.no_grad()
 def main() -> None:
     base, threads, repeats, lens, decode = sys.argv[1:6]
+    save_dir = sys.argv[6] if len(sys.argv) > 6 else None
     torch.set_num_threads(int(threads))
     repeats = int(repeats)
     t0 = time.perf_counter()
@@ -38,6 +40,10 @@ def main() -> None:
             model(toks)
             best = min(best, time.perf_counter() - t)
         result["prefill_s"][str(n)] = best
+        if save_dir:
+            import numpy as np
+
+            np.save(os.path.join(save_dir, f"torch_logits{n}.npy"), model(toks)[0][0].numpy())
     n_new = int(decode)
     prompt = token_ids(8)
     ref.generate_greedy(model, prompt, 4)  # warm-up
