@@ -20,13 +20,6 @@ struct ConvertCommand: ParsableCommand {
         try MergeError.checkOutput(output.output, notOver: [input])
         let checkpoint = try Checkpoint.open(path: input)
         let rewriter = try CheckpointRewriter(source: checkpoint, outputDType: output.outputDType)
-        let bar = ProgressBar(label: "converting")
-        let summary = try rewriter.write(to: output.output, format: output.format, progress: bar.update)
-        bar.finish()
-        if output.json {
-            try Output.printJSON(summary)
-        } else {
-            print("wrote \(summary.output) (\(summary.format), \(summary.tensors) tensors, \(Output.byteSize(summary.outputBytes))) in \(String(format: "%.2f", summary.seconds)) s")
-        }
+        try output.write(rewriter, label: "converting") { _ in "wrote" }
     }
 }

@@ -36,13 +36,6 @@ struct MergeCommand: ParsableCommand {
         let baseCheckpoint = try Checkpoint.open(path: base)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)
         let rewriter = try CheckpointRewriter(source: baseCheckpoint, adapter: bound, multiplier: scale, outputDType: output.outputDType)
-        let bar = ProgressBar(label: "merging")
-        let summary = try rewriter.write(to: output.output, format: output.format, progress: bar.update)
-        bar.finish()
-        if output.json {
-            try Output.printJSON(summary)
-        } else {
-            print("merged \(summary.mergedTensors.count) adapter layers into \(summary.output) (\(summary.format), \(summary.tensors) tensors, \(Output.byteSize(summary.outputBytes))) in \(String(format: "%.2f", summary.seconds)) s")
-        }
+        try output.write(rewriter, label: "merging") { "merged \($0.mergedTensors.count) adapter layers into" }
     }
 }

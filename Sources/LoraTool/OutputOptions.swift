@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Model
 import PthReader
 
 /// Options shared by the commands that write a checkpoint (`merge`, `convert`).
@@ -32,6 +34,21 @@ struct OutputOptions: ParsableArguments {
         _ = try outputDType
         do { _ = try format } catch {
             throw ValidationError("-o \(output): the extension must be .pth, .pt, .bin or .safetensors")
+        }
+    }
+
+    /// Runs a rewrite to the output path with a progress bar, then prints its summary.
+    ///
+    /// `done` is the human line's opening words, e.g. "merged 4 adapter layers into".
+    func write(_ rewriter: CheckpointRewriter, label: String, done: (CheckpointRewriter.Summary) -> String) throws {
+        let bar = ProgressBar(label: label)
+        let summary = try rewriter.write(to: output, format: format, progress: bar.update)
+        bar.finish()
+        if json {
+            try Output.printJSON(summary)
+        } else {
+            let seconds = String(format: "%.2f", summary.seconds)
+            print("\(done(summary)) \(summary.output) (\(summary.format), \(summary.tensors) tensors, \(Output.byteSize(summary.outputBytes))) in \(seconds) s")
         }
     }
 }

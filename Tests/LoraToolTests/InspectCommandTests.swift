@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Model
 import TestSupport
 
 /// `loratool inspect` end to end: the built binary against files torch wrote.
@@ -16,27 +17,6 @@ import TestSupport
         return found.sorted()
     }()
 
-    struct Report: Decodable {
-        struct Tensor: Decodable { let name: String; let dtype: String; let shape: [Int] }
-        let format: String
-        let tensors: [Tensor]
-        let parameters: Int
-        let metadata: [String: JSONScalar]
-    }
-
-    enum JSONScalar: Decodable, Equatable {
-        case null, bool(Bool), int(Int), double(Double), string(String), list([JSONScalar])
-        init(from decoder: Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() { self = .null }
-            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? c.decode(Int.self) { self = .int(i) }
-            else if let d = try? c.decode(Double.self) { self = .double(d) }
-            else if let s = try? c.decode(String.self) { self = .string(s) }
-            else { self = .list(try c.decode([JSONScalar].self)) }
-        }
-    }
-
     @Test func fixturesFound() {
         #expect(Self.fixtures.count >= 25)
     }
@@ -46,7 +26,7 @@ import TestSupport
         let result = try CommandRunner.run(["inspect", "--json", path])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.isEmpty)
-        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        let report = try JSONDecoder().decode(InspectionReport.self, from: Data(result.stdout.utf8))
         let truth = try Fixtures.truth(path + ".truth.json")
         #expect(report.tensors.count == truth.count)
         for tensor in report.tensors {
@@ -79,14 +59,14 @@ import TestSupport
         let expected = try #require(meta?["params"] as? Int)
         for file in ["tied_f32.pth", "v1_tiny/base.pth"] {
             let result = try CommandRunner.run(["inspect", "--json", Fixtures.sharedPath(file)])
-            let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+            let report = try JSONDecoder().decode(InspectionReport.self, from: Data(result.stdout.utf8))
             #expect(report.parameters == expected, "\(file)")
         }
     }
 
     @Test func trainingCheckpointMetadata() throws {
         let result = try CommandRunner.run(["inspect", "--json", Fixtures.sharedPath("train_ckpt.pth")])
-        let report = try JSONDecoder().decode(Report.self, from: Data(result.stdout.utf8))
+        let report = try JSONDecoder().decode(InspectionReport.self, from: Data(result.stdout.utf8))
         #expect(report.metadata["epoch"] == .int(3))
         #expect(report.metadata["step"] == .int(1000))
         #expect(report.metadata["scaler"] == .null)
