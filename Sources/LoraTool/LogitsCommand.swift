@@ -50,6 +50,7 @@ struct LogitsCommand: ParsableCommand {
     }
 
     func run() throws {
+        BLASRuntime.reexecWithFasterKernelsIfNeeded()
         let clock = ContinuousClock()
         let loadStart = clock.now
         let checkpoint = try Checkpoint.open(path: model)
@@ -79,13 +80,13 @@ struct LogitsCommand: ParsableCommand {
             let load = Self.milliseconds(loadTime)
             let line: String
             if let decode {
-                line = String(format: "decode: %.3f ms for %d new tokens after a %d-token prompt, prefill included (%.3f ms/token, %.0f tok/s; best of %d, mean %.3f ms); load %.3f ms",
+                line = String(format: "decode: %.3f ms for %d new tokens after a prompt of %d, prefill included (%.3f ms/token, %.0f tok/s; best of %d, mean %.3f ms); load %.3f ms",
                               best, decode, tokens.count, best / Double(decode), Double(decode) * 1000 / max(best, 1e-9), `repeat`, mean, load)
             } else {
                 line = String(format: "prefill: %.3f ms for %d tokens (%.0f tok/s; best of %d, mean %.3f ms); load %.3f ms",
                               best, tokens.count, Double(tokens.count) * 1000 / max(best, 1e-9), `repeat`, mean, load)
             }
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            FileHandle.standardError.write(Data((line + "; OpenBLAS \(BLASRuntime.coreName) kernels\n").utf8))
         } else {
             result = try pass()
         }

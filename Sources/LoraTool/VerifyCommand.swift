@@ -40,6 +40,7 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
+        BLASRuntime.reexecWithFasterKernelsIfNeeded()
         let baseCheckpoint = try Checkpoint.open(path: base)
         let configuration = try modelOptions.configuration(for: baseCheckpoint)
         let pairs = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint).pairs
