@@ -64,6 +64,18 @@ import TestSupport
         #expect(asFloat32.maxKL > 0)
     }
 
+    @Test(.enabled(if: InferenceTests.moeFixtureExists, "Tests/Fixtures/moe_tiny not generated yet"))
+    func mixtureOfExpertsMergePassesAndBaseFails() throws {
+        let dir = InferenceTests.moeDirectory
+        let config = try ModelConfiguration.load(path: dir + "/config.json")
+        let base = try Checkpoint.open(path: dir + "/base.pth")
+        let pairs = try adapterPairs(dir + "/lora.pth", base: base)
+        let good = try MergeVerifier.verify(base: base, adapters: pairs, merged: nil, tokens: nil, configuration: config)
+        #expect(good.passed && good.adapterIsDetectable)
+        let bad = try MergeVerifier.verify(base: base, adapters: pairs, merged: base, tokens: nil, configuration: config)
+        #expect(!bad.passed)
+    }
+
     @Test func explicitToleranceOverridesTheRule() throws {
         let (dir, base, pairs) = try Self.inputs(1)
         let merged = try Checkpoint.open(path: Fixtures.sharedPath(dir + "/merged_ref.pth"))

@@ -25,6 +25,13 @@ public final class LinearLayer: @unchecked Sendable {
         adapter = pair
     }
 
+    /// Stops applying the attached adapter (the layer is the base layer again); returns it.
+    @discardableResult
+    func detachAdapter() -> LoRAPair? {
+        defer { adapter = nil }
+        return adapter
+    }
+
     /// Folds an adapter into the weight: `W' = W + scale · B·A` (float32).
     func merge(_ pair: LoRAPair) {
         let r = pair.rank

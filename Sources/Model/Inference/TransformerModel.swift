@@ -87,6 +87,35 @@ public final class TransformerModel: @unchecked Sendable {
         return Tensor(shape: [rows, vocab], data: head(normed, rows: rows))
     }
 
+    /// Every linear layer (attention, feed-forward, experts, router, head).
+    var linearLayers: [LinearLayer] {
+        var layers: [LinearLayer] = []
+        for block in blocks {
+            let a = block.attention
+            layers += [a.query, a.key, a.value, a.output]
+            switch block.feedForward {
+            case .dense(let f): layers += [f.gate, f.up, f.down]
+            case .mixture(let m):
+                layers.append(m.router)
+                for f in m.experts + m.sharedExperts { layers += [f.gate, f.up, f.down] }
+            }
+        }
+        layers.append(head)
+        return layers
+    }
+
+    /// Detaches every unmerged adapter and returns them, in `linearLayers` order (nil where none).
+    func detachAdapters() -> [LoRAPair?] {
+        linearLayers.map { $0.detachAdapter() }
+    }
+
+    /// Merges `pairs` (from `detachAdapters`) into the weights in float32.
+    func mergeAdapters(_ pairs: [LoRAPair?]) {
+        for (layer, pair) in zip(linearLayers, pairs) {
+            if let pair { layer.merge(pair) }
+        }
+    }
+
     // MARK: Loading
 
     /// Opens a checkpoint and builds the model.

@@ -88,20 +88,24 @@ public enum MergeVerifier {
     public static func verify(base: Checkpoint, adapters: [String: LoRAPair], merged: Checkpoint?, tokens: [Int]?,
                               configuration: ModelConfiguration = ModelConfiguration(),
                               absoluteTolerance: Double? = nil) throws -> MergeVerification {
-        let wrappedModel = try TransformerModel.load(base, configuration: configuration, adapters: adapters, mode: .unmerged)
-        let ids = tokens ?? defaultTokens(vocabularySize: wrappedModel.configuration.vocabSize)
-        let wrapped = try wrappedModel.logits(for: ids)
-        let baseLogits = try TransformerModel.load(base, configuration: configuration).logits(for: ids)
+        // One model serves three roles, so the base weights are held once: wrapped (adapters
+        // unmerged), then base (adapters detached), then merged in memory (adapters folded in).
+        let model = try TransformerModel.load(base, configuration: configuration, adapters: adapters, mode: .unmerged)
+        let ids = tokens ?? defaultTokens(vocabularySize: model.configuration.vocabSize)
+        let wrapped = try model.logits(for: ids)
+        let detached = model.detachAdapters()
+        let baseLogits = try model.logits(for: ids)
         let mergedModel: TransformerModel
         let mergedDType: DType
         if let merged {
             mergedModel = try TransformerModel.load(merged, configuration: configuration)
             mergedDType = mergedModel.weightDType
         } else {
-            mergedModel = try TransformerModel.load(base, configuration: configuration, adapters: adapters, mode: .merged)
+            model.mergeAdapters(detached)
+            mergedModel = model
             mergedDType = .float32
         }
-        guard mergedModel.configuration == wrappedModel.configuration else {
+        guard mergedModel.configuration == model.configuration else {
             throw InferenceError.inconsistentConfiguration("the merged model's shapes differ from the base model's")
         }
         let mergedLogits = try mergedModel.logits(for: ids)
