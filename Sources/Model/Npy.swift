@@ -24,7 +24,7 @@ public enum NpyError: Error, CustomStringConvertible, Equatable {
         case .unsupportedDType(let path, let descr): return "\(path): unsupported .npy dtype '\(descr)' (expected <f4, <f8, <i8 or <i4)"
         case .fortranOrder(let path): return "\(path): Fortran-ordered .npy arrays are not supported"
         case .truncated(let path, let expected, let actual): return "\(path): .npy data is truncated: need \(expected) bytes, found \(actual)"
-        case .wrongKind(let path, let expected, let found): return "\(path): expected a \(expected) array, found \(found)"
+        case .wrongKind(let path, let expected, let found): return "\(path): expected \(expected) values, found \(found) values"
         case .io(let path, let reason): return "\(path): \(reason)"
         }
     }

@@ -105,6 +105,9 @@ public enum MergeVerifier {
             mergedModel = model
             mergedDType = .float32
         }
+        guard mergedModel.naming == model.naming else {
+            throw InferenceError.inconsistentConfiguration("the merged model uses \(mergedModel.naming.architecture) tensor names but the base uses \(model.naming.architecture) names: not the same architecture")
+        }
         guard mergedModel.configuration == model.configuration else {
             throw InferenceError.inconsistentConfiguration("the merged model's shapes differ from the base model's")
         }
