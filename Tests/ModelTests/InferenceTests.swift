@@ -198,3 +198,32 @@ extension GenerationTests {
         #expect(generated == reference.generated)
     }
 }
+
+@Suite struct VectorMathTests {
+    @Test func vectorExpIsWithinAFewUlpOfLibm() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let exact = Foundation.exp(Double(x))
+            worst = max(worst, Float(abs(Double(VectorMath.exp(x)) - exact) / exact))
+            x += 0.00719
+        }
+        #expect(worst < 4 * Float.ulpOfOne)
+        #expect(VectorMath.exp(-Float.infinity) < 1e-37)
+        #expect(VectorMath.exp(0) == 1)
+    }
+
+    @Test func softmaxRowMatchesDirectComputation() {
+        var row: [Float] = (0..<37).map { Float($0 % 7) * 0.9 - 3 } + [100, 200]
+        let valid = 37
+        let expected: [Double] = {
+            let m = row[..<valid].max()!
+            let e = row[..<valid].map { Foundation.exp(Double($0 - m)) }
+            let s = e.reduce(0, +)
+            return e.map { $0 / s }
+        }()
+        row.withUnsafeMutableBufferPointer { Softmax.causalRow($0.baseAddress!, valid: valid, width: $0.count) }
+        for j in 0..<valid { #expect(abs(Double(row[j]) - expected[j]) < 1e-7) }
+        #expect(row[valid] == 0 && row[valid + 1] == 0)
+    }
+}

@@ -10,8 +10,8 @@ public final class LayerKVCache: @unchecked Sendable {
         self.width = width
     }
 
-    /// Appends `rows` rows of keys and values.
-    func append(keys newKeys: [Float], values newValues: [Float], rows: Int) {
+    /// Appends `rows` rows of keys and values, read from rows `rowStride` values apart.
+    func append(keys newKeys: UnsafePointer<Float>, values newValues: UnsafePointer<Float>, rowStride: Int, rows: Int) {
         let needed = (count + rows) * width
         if keys.count < needed {
             let capacity = max(needed, keys.count * 2, 64 * width)
@@ -20,10 +20,12 @@ public final class LayerKVCache: @unchecked Sendable {
         }
         let offset = count * width
         keys.withUnsafeMutableBufferPointer { k in
-            newKeys.withUnsafeBufferPointer { (k.baseAddress! + offset).update(from: $0.baseAddress!, count: rows * width) }
-        }
-        values.withUnsafeMutableBufferPointer { v in
-            newValues.withUnsafeBufferPointer { (v.baseAddress! + offset).update(from: $0.baseAddress!, count: rows * width) }
+            values.withUnsafeMutableBufferPointer { v in
+                for r in 0..<rows {
+                    (k.baseAddress! + offset + r * width).update(from: newKeys + r * rowStride, count: width)
+                    (v.baseAddress! + offset + r * width).update(from: newValues + r * rowStride, count: width)
+                }
+            }
         }
         count += rows
     }

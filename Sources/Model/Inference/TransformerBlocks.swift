@@ -5,19 +5,58 @@ import Foundation
 // SwiGLU feed-forward and the MoE feed-forward. Activations are row-major `[tokens, features]`
 // float32 buffers; every matrix product goes through OpenBLAS.
 
+/// Row-major float32 weight rows shared by several linear layers that read the same input
+/// (q/k/v, gate/up), so they run as one matrix product.
+final class WeightStorage: @unchecked Sendable {
+    var data: [Float]
+    let columns: Int
+
+    init(data: [Float], columns: Int) {
+        self.data = data
+        self.columns = columns
+    }
+
+    /// Stacks the rows of several `[out_i, columns]` matrices.
+    init(stacking parts: [[Float]], columns: Int) {
+        var data: [Float] = []
+        data.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts { data += part }
+        self.data = data
+        self.columns = columns
+    }
+
+    var rows: Int { data.count / columns }
+}
+
 /// A torch `nn.Linear` without bias: `y = x Wᵀ`, plus `scale · (x Aᵀ) Bᵀ` when an adapter is attached unmerged.
+///
+/// The weight `[out, in]` is rows `rowOffset ..< rowOffset + out` of a `WeightStorage`, which it may
+/// share with sibling layers of the same input (see `LinearGroup`).
 public final class LinearLayer: @unchecked Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
-    /// `[out, in]`, row-major, as torch stores it.
-    public private(set) var weight: [Float]
+    let storage: WeightStorage
+    let rowOffset: Int
     /// The adapter applied beside the weight (unmerged), if any.
     public private(set) var adapter: LoRAPair?
 
     init(weight: [Float], outFeatures: Int, inFeatures: Int) {
-        self.weight = weight
+        self.storage = WeightStorage(data: weight, columns: inFeatures)
+        self.rowOffset = 0
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
+    }
+
+    init(storage: WeightStorage, rowOffset: Int, outFeatures: Int) {
+        self.storage = storage
+        self.rowOffset = rowOffset
+        self.outFeatures = outFeatures
+        self.inFeatures = storage.columns
+    }
+
+    /// The weight `[out, in]`, row-major, as torch stores it (a copy).
+    public var weight: [Float] {
+        Array(storage.data[(rowOffset * inFeatures)..<((rowOffset + outFeatures) * inFeatures)])
     }
 
     /// Attaches an adapter to run unmerged: `W x + scale · B (A x)`.
@@ -35,23 +74,20 @@ public final class LinearLayer: @unchecked Sendable {
     /// Folds an adapter into the weight: `W' = W + scale · B·A` (float32).
     func merge(_ pair: LoRAPair) {
         let r = pair.rank
+        let offset = rowOffset * inFeatures
         pair.b.data.withUnsafeBufferPointer { b in
             pair.a.data.withUnsafeBufferPointer { a in
-                weight.withUnsafeMutableBufferPointer { w in
+                storage.data.withUnsafeMutableBufferPointer { w in
                     // W[out, in] += scale · B[out, r] · A[r, in]
                     BLAS.gemm(m: outFeatures, n: inFeatures, k: r, alpha: pair.scale, a: b.baseAddress!, lda: r,
-                              b: a.baseAddress!, ldb: inFeatures, beta: 1, c: w.baseAddress!, ldc: inFeatures)
+                              b: a.baseAddress!, ldb: inFeatures, beta: 1, c: w.baseAddress! + offset, ldc: inFeatures)
                 }
             }
         }
     }
 
-    /// `y[rows, out] = x[rows, in] Wᵀ (+ adapter)`.
-    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        weight.withUnsafeBufferPointer { w in
-            BLAS.gemmTransposedB(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
-                                 b: w.baseAddress!, ldb: inFeatures, c: y, ldc: outFeatures)
-        }
+    /// Adds `scale · (x Aᵀ) Bᵀ` to `y` (row stride `ldy`) when an adapter is attached.
+    func addAdapter(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
         guard let pair = adapter else { return }
         let r = pair.rank
         var t = [Float](repeating: 0, count: rows * r)
@@ -62,9 +98,19 @@ public final class LinearLayer: @unchecked Sendable {
             }
             pair.b.data.withUnsafeBufferPointer { b in
                 BLAS.gemmTransposedB(m: rows, n: outFeatures, k: r, alpha: pair.scale, a: UnsafePointer(t.baseAddress!), lda: r,
-                                     b: b.baseAddress!, ldb: r, beta: 1, c: y, ldc: outFeatures)
+                                     b: b.baseAddress!, ldb: r, beta: 1, c: y, ldc: ldy)
             }
         }
+    }
+
+    /// `y[rows, out] = x[rows, in] Wᵀ (+ adapter)`.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let offset = rowOffset * inFeatures
+        storage.data.withUnsafeBufferPointer { w in
+            BLAS.gemmTransposedB(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                                 b: w.baseAddress! + offset, ldb: inFeatures, c: y, ldc: outFeatures)
+        }
+        addAdapter(x, rows: rows, into: y, ldy: outFeatures)
     }
 
     /// `x[rows, in] Wᵀ` as a new buffer.
@@ -72,6 +118,45 @@ public final class LinearLayer: @unchecked Sendable {
         [Float](unsafeUninitializedCapacity: rows * outFeatures) { y, n in
             x.withUnsafeBufferPointer { apply($0.baseAddress!, rows: rows, into: y.baseAddress!) }
             n = rows * outFeatures
+        }
+    }
+}
+
+/// Linear layers of one input whose weights are consecutive rows of one storage (q/k/v, gate/up):
+/// one matrix product gives all their outputs side by side, `[rows, Σ out_i]`.
+struct LinearGroup {
+    let layers: [LinearLayer]
+    let storage: WeightStorage
+
+    /// Stacks the weights of `parts` (`[out_i, in]` each) into one storage and makes a layer per part.
+    init(parts: [(weight: [Float], out: Int)], inFeatures: Int) {
+        let storage = WeightStorage(stacking: parts.map(\.weight), columns: inFeatures)
+        var offset = 0
+        var layers: [LinearLayer] = []
+        for part in parts {
+            layers.append(LinearLayer(storage: storage, rowOffset: offset, outFeatures: part.out))
+            offset += part.out
+        }
+        self.layers = layers
+        self.storage = storage
+    }
+
+    var width: Int { storage.rows }
+
+    /// `[rows, width]`: every layer's output, adapters included, in column blocks.
+    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        let width = self.width, k = storage.columns
+        return [Float](unsafeUninitializedCapacity: rows * width) { y, n in
+            x.withUnsafeBufferPointer { x in
+                storage.data.withUnsafeBufferPointer { w in
+                    BLAS.gemmTransposedB(m: rows, n: width, k: k, a: x.baseAddress!, lda: k,
+                                         b: w.baseAddress!, ldb: k, c: y.baseAddress!, ldc: width)
+                }
+                for layer in layers where layer.adapter != nil {
+                    layer.addAdapter(x.baseAddress!, rows: rows, into: y.baseAddress! + layer.rowOffset, ldy: width)
+                }
+            }
+            n = rows * width
         }
     }
 }
@@ -148,14 +233,16 @@ final class RotaryEmbedding: @unchecked Sendable {
         positions = newCount
     }
 
-    /// Rotates `heads` heads in each of `rows` rows of `x` (row stride `heads · headDim`), row `r` at position `start + r`.
-    func apply(_ x: inout [Float], rows: Int, heads: Int, start: Int) {
+    /// Rotates `heads` heads in each of `rows` rows of `x`, starting at column `column` of rows of
+    /// `rowStride` values; row `r` is at position `start + r`.
+    func apply(_ x: inout [Float], rows: Int, heads: Int, column: Int, rowStride: Int, start: Int) {
         ensure(start + rows)
         let half = headDim / 2
-        let width = heads * headDim
+        let width = rowStride
         cosTable.withUnsafeBufferPointer { cosT in
             sinTable.withUnsafeBufferPointer { sinT in
-                x.withUnsafeMutableBufferPointer { x in
+                x.withUnsafeMutableBufferPointer { whole in
+                    let x = UnsafeMutableBufferPointer(rebasing: whole[column...])
                     for r in 0..<rows {
                         let c = cosT.baseAddress! + (start + r) * half
                         let s = sinT.baseAddress! + (start + r) * half
@@ -183,15 +270,18 @@ final class RotaryEmbedding: @unchecked Sendable {
     }
 }
 
-/// Grouped-query causal self-attention with rotary embeddings.
+/// Grouped-query causal self-attention with rotary embeddings; q, k and v are one fused product.
 final class Attention: @unchecked Sendable {
-    let query: LinearLayer, key: LinearLayer, value: LinearLayer, output: LinearLayer
+    let qkv: LinearGroup
+    let output: LinearLayer
     let heads: Int, kvHeads: Int, headDim: Int
 
-    init(query: LinearLayer, key: LinearLayer, value: LinearLayer, output: LinearLayer, heads: Int, kvHeads: Int, headDim: Int) {
-        self.query = query
-        self.key = key
-        self.value = value
+    var query: LinearLayer { qkv.layers[0] }
+    var key: LinearLayer { qkv.layers[1] }
+    var value: LinearLayer { qkv.layers[2] }
+
+    init(qkv: LinearGroup, output: LinearLayer, heads: Int, kvHeads: Int, headDim: Int) {
+        self.qkv = qkv
         self.output = output
         self.heads = heads
         self.kvHeads = kvHeads
@@ -201,21 +291,23 @@ final class Attention: @unchecked Sendable {
     /// Attends `rows` new tokens (already normalised) to themselves and to what `cache` holds; appends their keys and values.
     func callAsFunction(_ x: [Float], rows: Int, rope: RotaryEmbedding, cache: LayerKVCache) -> [Float] {
         let start = cache.count
-        var q = query(x, rows: rows)
-        var k = key(x, rows: rows)
-        let v = value(x, rows: rows)
-        rope.apply(&q, rows: rows, heads: heads, start: start)
-        rope.apply(&k, rows: rows, heads: kvHeads, start: start)
-        cache.append(keys: k, values: v, rows: rows)
-
-        let total = cache.count
         let qWidth = heads * headDim
         let kvWidth = kvHeads * headDim
+        let width = qWidth + 2 * kvWidth
+        // [rows, q | k | v]
+        var fused = qkv(x, rows: rows)
+        rope.apply(&fused, rows: rows, heads: heads, column: 0, rowStride: width, start: start)
+        rope.apply(&fused, rows: rows, heads: kvHeads, column: qWidth, rowStride: width, start: start)
+        fused.withUnsafeBufferPointer { f in
+            cache.append(keys: f.baseAddress! + qWidth, values: f.baseAddress! + qWidth + kvWidth, rowStride: width, rows: rows)
+        }
+
+        let total = cache.count
         let group = heads / kvHeads
         let scale = 1 / Float(headDim).squareRoot()
         var context = [Float](repeating: 0, count: rows * qWidth)
         var scores = [Float](repeating: 0, count: rows * total)
-        q.withUnsafeBufferPointer { q in
+        fused.withUnsafeBufferPointer { q in
             cache.keys.withUnsafeBufferPointer { keys in
                 cache.values.withUnsafeBufferPointer { values in
                     context.withUnsafeMutableBufferPointer { ctx in
@@ -224,7 +316,7 @@ final class Attention: @unchecked Sendable {
                                 let g = h / group
                                 // scores[rows, total] = q_h · K_gᵀ / sqrt(d)
                                 BLAS.gemmTransposedB(m: rows, n: total, k: headDim, alpha: scale,
-                                                     a: q.baseAddress! + h * headDim, lda: qWidth,
+                                                     a: q.baseAddress! + h * headDim, lda: width,
                                                      b: keys.baseAddress! + g * headDim, ldb: kvWidth,
                                                      c: sc.baseAddress!, ldc: total)
                                 for r in 0..<rows {
@@ -252,40 +344,39 @@ enum Softmax {
     static func causalRow(_ row: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
         var maxValue = -Float.infinity
         for j in 0..<valid where row[j] > maxValue { maxValue = row[j] }
-        var sum: Float = 0
-        for j in 0..<valid {
-            let e = expf(row[j] - maxValue)
-            row[j] = e
-            sum += e
-        }
+        let sum = VectorMath.expShifted(row, count: valid, shift: maxValue)
         let inv = 1 / sum
         for j in 0..<valid { row[j] *= inv }
         for j in valid..<width { row[j] = 0 }
     }
 }
 
-/// The SwiGLU feed-forward `down(silu(gate x) · up x)` (MiniMind's `w2(silu(w1 x) * w3 x)`).
+/// The SwiGLU feed-forward `down(silu(gate x) · up x)` (MiniMind's `w2(silu(w1 x) * w3 x)`); gate and up are one fused product.
 final class FeedForward: @unchecked Sendable {
-    let gate: LinearLayer, up: LinearLayer, down: LinearLayer
+    let gateUp: LinearGroup
+    let down: LinearLayer
 
-    init(gate: LinearLayer, up: LinearLayer, down: LinearLayer) {
-        self.gate = gate
-        self.up = up
+    var gate: LinearLayer { gateUp.layers[0] }
+    var up: LinearLayer { gateUp.layers[1] }
+
+    init(gateUp: LinearGroup, down: LinearLayer) {
+        self.gateUp = gateUp
         self.down = down
     }
 
     func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
-        var g = gate(x, rows: rows)
-        let u = up(x, rows: rows)
-        g.withUnsafeMutableBufferPointer { g in
-            u.withUnsafeBufferPointer { u in
-                for i in 0..<g.count {
-                    let a = g[i]
-                    g[i] = a / (1 + expf(-a)) * u[i]
+        let hidden = gate.outFeatures
+        let both = gateUp(x, rows: rows) // [rows, gate | up]
+        let h = [Float](unsafeUninitializedCapacity: rows * hidden) { h, n in
+            both.withUnsafeBufferPointer { b in
+                for r in 0..<rows {
+                    let g = b.baseAddress! + r * 2 * hidden
+                    VectorMath.swiGLU(gate: g, up: g + hidden, into: h.baseAddress! + r * hidden, count: hidden)
                 }
             }
+            n = rows * hidden
         }
-        return down(g, rows: rows)
+        return down(h, rows: rows)
     }
 }
 

@@ -139,25 +139,34 @@ public final class TransformerModel: @unchecked Sendable {
         var linearPaths: [String] = []
         let dim = config.hiddenSize
 
+        /// Attaches or merges the adapter for `path`, if one was given.
+        func adapt(_ layer: LinearLayer, path: String) throws {
+            linearPaths.append(path)
+            guard let pair = remaining.removeValue(forKey: path) ?? (prefix.isEmpty ? nil : remaining.removeValue(forKey: prefix + path)) else { return }
+            guard pair.inFeatures == layer.inFeatures, pair.outFeatures == layer.outFeatures else {
+                throw InferenceError.adapterMismatch("'\(path)' is [\(layer.outFeatures), \(layer.inFeatures)] but the adapter pair is [\(pair.outFeatures), \(pair.inFeatures)] (rank \(pair.rank))")
+            }
+            switch mode {
+            case .unmerged: layer.attach(pair)
+            case .merged: layer.merge(pair)
+            }
+        }
         func linear(_ path: String, out: Int, in inFeatures: Int) throws -> LinearLayer {
             let layer = LinearLayer(weight: try loader.take(path + ".weight", shape: [out, inFeatures]), outFeatures: out, inFeatures: inFeatures)
-            linearPaths.append(path)
-            if let pair = remaining.removeValue(forKey: path) ?? (prefix.isEmpty ? nil : remaining.removeValue(forKey: prefix + path)) {
-                guard pair.inFeatures == inFeatures, pair.outFeatures == out else {
-                    throw InferenceError.adapterMismatch("'\(path)' is [\(out), \(inFeatures)] but the adapter pair is [\(pair.outFeatures), \(pair.inFeatures)] (rank \(pair.rank))")
-                }
-                switch mode {
-                case .unmerged: layer.attach(pair)
-                case .merged: layer.merge(pair)
-                }
-            }
+            try adapt(layer, path: path)
             return layer
+        }
+        /// Layers of one input whose weights are stacked for a single product.
+        func group(_ parts: [(path: String, out: Int)], in inFeatures: Int) throws -> LinearGroup {
+            let weights = try parts.map { (weight: try loader.take($0.path + ".weight", shape: [$0.out, inFeatures]), out: $0.out) }
+            let group = LinearGroup(parts: weights, inFeatures: inFeatures)
+            for (layer, part) in zip(group.layers, parts) { try adapt(layer, path: part.path) }
+            return group
         }
         func mlp(_ path: String) throws -> FeedForward {
             let hidden = try loader.shape(path + "." + naming.gate + ".weight").first ?? 0
-            return FeedForward(gate: try linear(path + "." + naming.gate, out: hidden, in: dim),
-                               up: try linear(path + "." + naming.up, out: hidden, in: dim),
-                               down: try linear(path + "." + naming.down, out: dim, in: hidden))
+            let gateUp = try group([(path + "." + naming.gate, hidden), (path + "." + naming.up, hidden)], in: dim)
+            return FeedForward(gateUp: gateUp, down: try linear(path + "." + naming.down, out: dim, in: hidden))
         }
 
         // Tied weights may be stored once under either name: Hugging Face's safetensors keeps only `lm_head`.
@@ -168,9 +177,9 @@ public final class TransformerModel: @unchecked Sendable {
         let qOut = config.headCount * config.headDim, kvOut = config.kvHeadCount * config.headDim
         for i in 0..<config.layerCount {
             let attention = Attention(
-                query: try linear(naming.layer(i, naming.attention, naming.query), out: qOut, in: dim),
-                key: try linear(naming.layer(i, naming.attention, naming.key), out: kvOut, in: dim),
-                value: try linear(naming.layer(i, naming.attention, naming.value), out: kvOut, in: dim),
+                qkv: try group([(naming.layer(i, naming.attention, naming.query), qOut),
+                                (naming.layer(i, naming.attention, naming.key), kvOut),
+                                (naming.layer(i, naming.attention, naming.value), kvOut)], in: dim),
                 output: try linear(naming.layer(i, naming.attention, naming.output), out: dim, in: qOut),
                 heads: config.headCount, kvHeads: config.kvHeadCount, headDim: config.headDim)
             let ffnPath = naming.layer(i, naming.feedForward)
