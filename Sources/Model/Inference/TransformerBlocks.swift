@@ -215,10 +215,15 @@ final class RotaryEmbedding: @unchecked Sendable {
         }
     }
 
-    /// Makes sure the tables cover positions `0..<count`.
-    private func ensure(_ count: Int) {
+    /// The tables covering at least positions `0..<count` (a snapshot, safe to read while another thread grows them).
+    private func tables(covering count: Int) -> (cos: [Float], sin: [Float]) {
         lock.lock(); defer { lock.unlock() }
-        guard count > positions else { return }
+        if count > positions { grow(count) }
+        return (cosTable, sinTable)
+    }
+
+    /// Extends the tables to at least `count` positions; called with the lock held.
+    private func grow(_ count: Int) {
         let newCount = max(count, positions * 2, 64)
         let half = headDim / 2
         cosTable.reserveCapacity(newCount * half)
@@ -236,7 +241,7 @@ final class RotaryEmbedding: @unchecked Sendable {
     /// Rotates `heads` heads in each of `rows` rows of `x`, starting at column `column` of rows of
     /// `rowStride` values; row `r` is at position `start + r`.
     func apply(_ x: inout [Float], rows: Int, heads: Int, column: Int, rowStride: Int, start: Int) {
-        ensure(start + rows)
+        let (cosTable, sinTable) = tables(covering: start + rows)
         let half = headDim / 2
         let width = rowStride
         cosTable.withUnsafeBufferPointer { cosT in
