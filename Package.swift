@@ -22,9 +22,10 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .target(name: "CFloat16"),
         .target(
             name: "PthReader",
-            dependencies: ["CLibzip"]
+            dependencies: ["CLibzip", "CFloat16"]
         ),
         .target(
             name: "Model",

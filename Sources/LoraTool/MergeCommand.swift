@@ -32,6 +32,7 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
+        BLASRuntime.useSingleThread()
         try MergeError.checkOutput(output.output, notOver: [base, adapter])
         let baseCheckpoint = try Checkpoint.open(path: base)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)

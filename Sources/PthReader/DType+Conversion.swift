@@ -1,3 +1,5 @@
+import CFloat16
+
 /// Conversions between raw little-endian element bytes and `Float` values.
 extension DType {
     /// Decodes `count` little-endian elements starting at `base` into floats (integers and bools widened).
@@ -6,7 +8,8 @@ extension DType {
         case .float32:
             for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
         case .float16:
-            for i in 0..<count { out[i] = Float(Float16(bitPattern: UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))) }
+            // Little-endian hosts only (the reader refuses big-endian files; Swift on Linux is LE).
+            cfloat16_to_float(base.assumingMemoryBound(to: UInt16.self), out, count)
         case .bfloat16:
             for i in 0..<count {
                 let bits = UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16
@@ -38,7 +41,7 @@ extension DType {
         case .float32:
             for (i, v) in values.enumerated() { base.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
         case .float16:
-            for (i, v) in values.enumerated() { base.storeBytes(of: Float16(v).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+            cfloat16_from_float(values.baseAddress, base.assumingMemoryBound(to: UInt16.self), values.count)
         case .bfloat16:
             for (i, v) in values.enumerated() { base.storeBytes(of: DType.bfloat16Bits(v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
         case .float64:

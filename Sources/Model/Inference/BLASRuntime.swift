@@ -42,4 +42,13 @@ public enum BLASRuntime {
         // exec failed: keep running with the generic kernels.
         for p in argv { free(p) }
     }
+
+    /// Runs OpenBLAS on the calling thread only.
+    ///
+    /// For work made of many small products (a merge's rank-r updates) OpenBLAS's worker threads
+    /// cost more than they save: between calls they spin in `sched_yield`, taking the second core
+    /// from the file I/O.
+    public static func useSingleThread() {
+        openblas_set_num_threads(1)
+    }
 }

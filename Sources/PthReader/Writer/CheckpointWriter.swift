@@ -2,7 +2,7 @@
 ///
 /// Writing streams: tensor bytes are asked for one storage at a time, written, and dropped, so
 /// peak memory stays near the largest tensor. Output is atomic: everything goes to a temporary
-/// file in the target's directory that is synced and renamed over `path` only at the very end.
+/// file in the target's directory that is renamed over `path` only at the very end.
 public enum CheckpointWriter {
     /// Writes `root` to `path` in `format`.
     ///
