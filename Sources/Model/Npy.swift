@@ -1,4 +1,5 @@
 import Foundation
+import PthReader
 
 /// Errors reading or writing NumPy `.npy` files; each names the file.
 public enum NpyError: Error, CustomStringConvertible, Equatable {
@@ -77,8 +78,45 @@ public enum Npy {
         }
     }
 
-    /// Decodes the bytes of a `.npy` file; `path` is used only in error messages.
-    public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> Array {
+    /// A `.npy` array of any little-endian element type, its data kept as raw bytes.
+    public struct RawArray: Equatable, Sendable {
+        /// NumPy's type string (`<f2`, `|b1`, ...).
+        public var descr: String
+        public var shape: [Int]
+        /// The row-major element bytes.
+        public var bytes: [UInt8]
+
+        /// The checkpoint dtype with the same element layout, nil when there is none.
+        public var dtype: DType? {
+            switch descr {
+            case "<f4", "|f4": return .float32
+            case "<f2": return .float16
+            case "<f8": return .float64
+            case "<i8": return .int64
+            case "<i4": return .int32
+            case "<i2": return .int16
+            case "|i1": return .int8
+            case "|u1": return .uint8
+            case "|b1": return .bool
+            default: return nil
+            }
+        }
+    }
+
+    /// Decodes a `.npy` file's header and returns its data bytes as they are.
+    public static func decodeRaw(_ bytes: [UInt8], path: String = "<memory>") throws -> RawArray {
+        let (descr, shape, count, dataStart) = try header(of: bytes, path: path)
+        guard let dtype = RawArray(descr: descr, shape: shape, bytes: []).dtype else {
+            throw NpyError.unsupportedDType(path: path, descr: descr)
+        }
+        let (needed, overflow) = count.multipliedReportingOverflow(by: dtype.itemSize)
+        guard !overflow else { throw NpyError.malformedHeader(path: path, reason: "shape \(shape) is too large") }
+        guard bytes.count - dataStart >= needed else { throw NpyError.truncated(path: path, expectedBytes: needed, actualBytes: bytes.count - dataStart) }
+        return RawArray(descr: descr, shape: shape, bytes: Swift.Array(bytes[dataStart..<(dataStart + needed)]))
+    }
+
+    /// Parses the magic, version and header dict: the type string, shape, element count and data offset.
+    private static func header(of bytes: [UInt8], path: String) throws -> (descr: String, shape: [Int], count: Int, dataStart: Int) {
         guard bytes.count >= 10, Swift.Array(bytes[0..<6]) == magic else { throw NpyError.notNpy(path: path) }
         let major = bytes[6]
         let headerLength: Int
@@ -102,8 +140,13 @@ public enum Npy {
         }
         let parsed = try parseHeader(header, path: path)
         if parsed.fortranOrder { throw NpyError.fortranOrder(path: path) }
-        let count = try elementCount(parsed.shape, path: path)
-        let dataStart = headerStart + headerLength
+        return (parsed.descr, parsed.shape, try elementCount(parsed.shape, path: path), headerStart + headerLength)
+    }
+
+    /// Decodes the bytes of a `.npy` file; `path` is used only in error messages.
+    public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> Array {
+        let (descr, shape, count, dataStart) = try header(of: bytes, path: path)
+        let parsed = (descr: descr, shape: shape)
         let available = bytes.count - dataStart
 
         func payload(itemSize: Int) throws -> ArraySlice<UInt8> {
