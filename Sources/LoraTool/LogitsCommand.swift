@@ -10,8 +10,8 @@ struct LogitsCommand: ParsableCommand {
         abstract: "Run a MiniMind / Llama-style model in float32 and write its logits as .npy (docs/inference.md).",
         discussion: """
             Writes float32 [tokens, vocab] logits. With --lora the adapter runs unmerged (W x + scale·B(A x)). \
-            --decode feeds the tokens one at a time through the KV cache instead of one prefill pass. \
-            --bench prints timings as one JSON line on stderr.
+            --decode N prefills the tokens, then generates N more greedily through the KV cache. \
+            --bench prints timing lines on stderr.
             """
     )
 

@@ -10,8 +10,8 @@ struct TargetsCommand: ParsableCommand {
         abstract: "List the Linear modules a LoRA adapter would target and its parameter count (docs/targets.md).",
         discussion: """
             Default rule (MiniMind's apply_lora): every Linear with in_features == out_features. \
-            --modules q_proj,v_proj selects like PEFT's target_modules (a module whose path is, or ends \
-            with '.' + , an entry); --modules all-linear selects every Linear except the output head.
+            --modules q_proj,v_proj selects like PEFT's target_modules (a module matches when its path \
+            equals an entry or ends with '.' and the entry); --modules all-linear selects every Linear except the output head.
             """
     )
 
