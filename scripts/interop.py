@@ -36,6 +36,8 @@ import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from make_fixtures import flatten  # noqa: E402  (dotted names as the truth files use them)
 
 warnings.filterwarnings("ignore")
 
@@ -90,17 +92,6 @@ def load_output(path: str):
 
         return load_file(path)
     return torch.load(path, weights_only=True)
-
-
-def flatten(obj, prefix=""):
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from flatten(v, f"{prefix}{k}.")
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from flatten(v, f"{prefix}{i}.")
-    else:
-        yield prefix[:-1], obj
 
 
 def tensors_of(obj) -> dict:

@@ -45,9 +45,8 @@ public enum BLASRuntime {
 
     /// Runs OpenBLAS on the calling thread only.
     ///
-    /// For work made of many small products (a merge's rank-r updates) OpenBLAS's worker threads
-    /// cost more than they save: between calls they spin in `sched_yield`, taking the second core
-    /// from the file I/O.
+    /// For work made of many small products (a merge's rank-r updates) splitting each product
+    /// across threads costs more than it saves.
     public static func useSingleThread() {
         openblas_set_num_threads(1)
     }
