@@ -81,6 +81,7 @@ public struct CheckpointRewriter {
                 var pair = layer
                 pair.pair.scale *= multiplier
                 let values = try pair.mergedWeight(from: source)
+                try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: original) })
                 mergedNames.append(out.name)
                 return Self.encode(values, as: out.dtype)
             }
@@ -90,6 +91,18 @@ public struct CheckpointRewriter {
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
         return Summary(output: path, format: format.rawValue, tensors: source.tensors.count, mergedTensors: mergedNames,
                        outputBytes: size, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Refuses a merged weight that holds NaN or infinity, or overflows `dtype`, where the base did not.
+    ///
+    /// Like PEFT's `safe_merge`, but also catching float16 overflow (|w| beyond 65504 rounds to
+    /// infinity). `base` is read only when a problem is found, to excuse values already non-finite there.
+    static func checkRepresentable(_ values: [Float], as dtype: DType, path: String, tensor: String, base: () throws -> [Float]) throws {
+        let limit: Float = dtype == .float16 ? 65519.996 : .greatestFiniteMagnitude
+        guard values.contains(where: { !(abs($0) < limit) }) else { return }
+        let original = try base()
+        guard let index = values.indices.first(where: { !(abs(values[$0]) < limit) && abs(original[$0]).isFinite }) else { return }
+        throw MergeError.notRepresentable(path: path, tensor: tensor, index: index, value: values[index], dtype: dtype.rawValue)
     }
 
     /// Rounds float32 values once into `dtype`'s little-endian bytes.
@@ -107,6 +120,8 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
     case unsupportedOutputDType(String)
     /// The output path is one of the inputs (or inside an input directory).
     case outputIsInput(output: String, input: String)
+    /// A merged weight became NaN, infinite, or too large for the output dtype.
+    case notRepresentable(path: String, tensor: String, index: Int, value: Float, dtype: String)
     case internalInconsistency(String)
 
     public var description: String {
@@ -115,6 +130,8 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
             return "--dtype \(name): output dtype must be float32, float16, bfloat16 or float64"
         case .outputIsInput(let output, let input):
             return "\(output): refusing to write over the input \(input)"
+        case .notRepresentable(let path, let tensor, let index, let value, let dtype):
+            return "\(path): \(tensor): merged value \(value) at element \(index) is not representable in \(dtype); nothing was written (check the adapter for NaN/Inf or a wrong --scale)"
         case .internalInconsistency(let what):
             return "internal error: \(what)"
         }
