@@ -566,6 +566,84 @@ def make_greedy_v1(out: str) -> None:
                 "min_top1_top2_logit_gap": round(gap, 6)})
 
 
+# --------------------------------------------------------------------------- directories, TorchScript
+
+def make_directories(out: str) -> None:
+    """Hugging Face directories (sharded safetensors, pytorch_model.bin) and a PEFT adapter saved as .bin.
+
+    The sharded layout and index are what `save_pretrained(max_shard_size=...)` writes: shards named
+    model-0000K-of-0000N.safetensors and model.safetensors.index.json with metadata.total_size and a
+    weight_map. `merged_ref.safetensors` is W + (alpha / r) * B @ A computed by torch in float32.
+    """
+    from safetensors.torch import save_file
+
+    d = os.path.join(out, "dirs")
+    torch.manual_seed(21)
+    cfg = ref.MiniMindConfig(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=64, max_seq_len=16)
+    sd = {k: v.detach().clone() for k, v in ref.MiniMindForCausalLM(cfg).state_dict().items()}
+    sd.pop("lm_head.weight", None)  # tied head dropped, as save_pretrained does
+    config = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "vocab_size": 64, "intermediate_size": cfg.resolved_hidden_dim(), "rms_norm_eps": 1e-5,
+              "rope_theta": 1e6, "tie_word_embeddings": True, "model_type": "minimind"}
+
+    sharded = os.path.join(d, "hf_sharded")
+    os.makedirs(sharded, exist_ok=True)
+    names = list(sd)
+    halves = [names[: len(names) // 2], names[len(names) // 2:]]
+    weight_map, total = {}, 0
+    for i, part in enumerate(halves):
+        shard = f"model-0000{i + 1}-of-00002.safetensors"
+        save_file({k: sd[k].contiguous() for k in part}, os.path.join(sharded, shard), metadata={"format": "pt"})
+        for k in part:
+            weight_map[k] = shard
+            total += sd[k].numel() * sd[k].element_size()
+    with open(os.path.join(sharded, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2, sort_keys=True)
+        f.write("\n")
+    for folder in (sharded, os.path.join(d, "hf_bin")):
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+            f.write("\n")
+    torch.save(sd, os.path.join(d, "hf_bin", "pytorch_model.bin"))
+    for name in ("hf_sharded", "hf_bin"):
+        write_json(os.path.join(d, name + ".truth.json"), {k: [dtype_name(v.dtype), list(v.shape)] for k, v in sd.items()})
+
+    # A PEFT-style adapter saved as adapter_model.bin: r=4, lora_alpha=8, q_proj and v_proj.
+    r, alpha = 4, 8
+    peft = os.path.join(d, "peft_bin")
+    os.makedirs(peft, exist_ok=True)
+    adapter, merged = {}, {k: v.clone() for k, v in sd.items()}
+    for k, w in sd.items():
+        if k.endswith(("q_proj.weight", "v_proj.weight")):
+            module = k[: -len(".weight")]
+            a = torch.randn(r, w.shape[1]) * 0.1
+            b = torch.randn(w.shape[0], r) * 0.1
+            adapter[f"base_model.model.{module}.lora_A.weight"] = a
+            adapter[f"base_model.model.{module}.lora_B.weight"] = b
+            merged[k] = (w.float() + (alpha / r) * (b @ a)).to(w.dtype)
+    torch.save(adapter, os.path.join(peft, "adapter_model.bin"))
+    with open(os.path.join(peft, "adapter_config.json"), "w") as f:
+        json.dump({"peft_type": "LORA", "r": r, "lora_alpha": alpha, "target_modules": ["q_proj", "v_proj"],
+                   "use_rslora": False, "use_dora": False, "fan_in_fan_out": False, "bias": "none",
+                   "rank_pattern": {}, "alpha_pattern": {}}, f, indent=2, sort_keys=True)
+        f.write("\n")
+    write_json(os.path.join(d, "peft_bin.truth.json"), {k: [dtype_name(v.dtype), list(v.shape)] for k, v in adapter.items()})
+    save_file({k: v.contiguous() for k, v in merged.items()}, os.path.join(d, "merged_ref.safetensors"))
+
+
+def make_torchscript(out: str) -> None:
+    """A TorchScript archive (torch.jit.save), which readers must refuse: it holds code, not a state dict.
+
+    torch.jit.save stamps each archive with a random id, so an existing file is kept as it is."""
+    d = os.path.join(out, "bad")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "torchscript.pt")
+    if not os.path.exists(path):
+        torch.manual_seed(31)
+        torch.jit.save(torch.jit.script(nn.Linear(4, 4)), path)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Tests", "Fixtures")
@@ -574,6 +652,8 @@ def main() -> None:
     make_safetensors(out)
     make_moe(out)
     make_greedy_v1(out)
+    make_directories(out)
+    make_torchscript(out)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out) for f in fs)
     if WEIGHTS_ONLY_REFUSED:
         print("torch.load(weights_only=True) refuses: " + ", ".join(sorted(set(WEIGHTS_ONLY_REFUSED))))

@@ -147,3 +147,24 @@ import TestSupport
         }
     }
 }
+
+/// Merges of the project's own directory fixtures (sharded safetensors, .bin) with a PEFT `.bin` adapter.
+@Suite struct DirectoryMergeTests {
+    @Test(arguments: ["dirs/hf_sharded", "dirs/hf_bin"])
+    func mergeMatchesTorch(base: String) throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("merged.safetensors").path
+        let result = try CommandRunner.run(["merge", Fixtures.localPath(base), Fixtures.localPath("dirs/peft_bin"), "-o", out, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let summary = try JSONDecoder().decode(CheckpointRewriter.Summary.self, from: Data(result.stdout.utf8))
+        #expect(summary.mergedTensors.count == 4)
+        let merged = try Checkpoint.open(path: out)
+        let reference = try Checkpoint.open(path: Fixtures.localPath("dirs/merged_ref.safetensors"))
+        #expect(merged.tensors.count == reference.tensors.count)
+        for ref in reference.tensors {
+            let mine = try #require(merged.tensor(named: ref.name))
+            for (a, b) in zip(try merged.floats(of: mine), try reference.floats(of: ref)) { #expect(abs(a - b) <= 1e-6) }
+        }
+    }
+}

@@ -126,3 +126,49 @@ import TestSupport
         }
     }
 }
+
+/// Model directories as Hugging Face and PEFT save them, and archives that hold code.
+@Suite struct DirectoryFixtureTests {
+    @Test func shardedAndBinDirectoriesHoldTheSameTensors() throws {
+        let sharded = try Checkpoint.open(path: Fixtures.localPath("dirs/hf_sharded"))
+        let bin = try Checkpoint.open(path: Fixtures.localPath("dirs/hf_bin"))
+        #expect(sharded.format == .huggingFaceDirectory && bin.format == .huggingFaceDirectory)
+        #expect(sharded.configJSON != nil && sharded.configJSON == bin.configJSON)
+        let truth = try Fixtures.truth(Fixtures.localPath("dirs/hf_sharded.truth.json"))
+        #expect(Set(sharded.tensors.map(\.name)) == Set(truth.keys))
+        for tensor in bin.tensors {
+            let other = try #require(sharded.tensor(named: tensor.name), "\(tensor.name)")
+            #expect(try sharded.bytes(of: other) == bin.bytes(of: tensor), "\(tensor.name)")
+        }
+    }
+
+    @Test func peftAdapterSavedAsBin() throws {
+        let adapter = try Checkpoint.open(path: Fixtures.localPath("dirs/peft_bin"))
+        #expect(adapter.format == .peftDirectory)
+        #expect(adapter.adapterConfigJSON != nil)
+        let truth = try Fixtures.truth(Fixtures.localPath("dirs/peft_bin.truth.json"))
+        #expect(Set(adapter.tensors.map(\.name)) == Set(truth.keys))
+    }
+
+    @Test func torchScriptArchiveIsRefusedAsSuch() throws {
+        let path = Fixtures.localPath("bad/torchscript.pt")
+        #expect(throws: PthReaderError.torchScript(path: path)) { try Checkpoint.open(path: path) }
+    }
+
+    @Test func shardIndexNamingAMissingTensorIsRefused() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = Fixtures.local.appendingPathComponent("dirs/hf_sharded")
+        for name in try FileManager.default.contentsOfDirectory(atPath: source.path) {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        let indexURL = dir.appendingPathComponent("model.safetensors.index.json")
+        var index = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any])
+        var map = try #require(index["weight_map"] as? [String: String])
+        map["model.layers.9.mlp.up_proj.weight"] = "model-00001-of-00002.safetensors"
+        index["weight_map"] = map
+        try JSONSerialization.data(withJSONObject: index).write(to: indexURL)
+        let error = try #require(throws: PthReaderError.self) { try Checkpoint.open(path: dir.path) }
+        #expect(error.description.contains("model.layers.9.mlp.up_proj.weight"))
+    }
+}
