@@ -60,9 +60,9 @@ public final class Checkpoint: @unchecked Sendable {
     /// Like `sum(p.numel() for p in model.parameters())`: tied weights (two names viewing the same
     /// elements of one storage) count once.
     public func parameterCount(under prefix: String = "") -> Int {
-        var seen = Set<ViewKey>()
+        var seen = Set<TensorView>()
         var total = 0
-        for t in tensors where t.name.hasPrefix(prefix) && seen.insert(ViewKey(t)).inserted {
+        for t in tensors where t.name.hasPrefix(prefix) && seen.insert(TensorView(t)).inserted {
             total += t.elementCount
         }
         return total
@@ -129,7 +129,7 @@ public final class Checkpoint: @unchecked Sendable {
     /// differing tensors usually cost one chunk each, equal ones a full read of both.
     public func contentsEqual(_ a: TensorEntry, _ b: TensorEntry, chunkBytes: Int = 1 << 20) throws -> Bool {
         guard a.dtype == b.dtype, a.shape == b.shape else { return false }
-        if a.storageKey == b.storageKey, a.storageOffset == b.storageOffset, a.strides == b.strides { return true }
+        if TensorView(a) == TensorView(b) { return true }
         guard a.isContiguous, b.isContiguous, let sa = storages[a.storageKey], let sb = storages[b.storageKey] else {
             return try bytes(of: a) == bytes(of: b)
         }
@@ -183,16 +183,5 @@ public final class Checkpoint: @unchecked Sendable {
             metadata.append((prefix, node))
             return node
         }
-    }
-}
-
-/// Identifies the exact elements a tensor views, so aliases of one parameter are counted once.
-private struct ViewKey: Hashable {
-    let storage: String, offset: Int, shape: [Int], strides: [Int]
-    init(_ t: TensorEntry) {
-        storage = t.storageKey
-        offset = t.storageOffset
-        shape = t.shape
-        strides = t.strides
     }
 }

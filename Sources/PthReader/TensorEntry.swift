@@ -51,3 +51,17 @@ public struct TensorEntry: Sendable, Equatable, Hashable {
         return true
     }
 }
+
+/// The exact elements a tensor views: tensors with equal views are aliases of one another
+/// (tied weights), counted once and written once.
+struct TensorView: Hashable {
+    let storageKey: String, storageOffset: Int, shape: [Int], strides: [Int], dtype: DType
+
+    init(_ t: TensorEntry) {
+        storageKey = t.storageKey
+        storageOffset = t.storageOffset
+        shape = t.shape
+        strides = t.strides
+        dtype = t.dtype
+    }
+}

@@ -20,30 +20,18 @@ enum TorchZipWriter {
         var name: String
     }
 
-    /// Identity of a tensor view: exact aliases have equal keys.
-    private struct AliasKey: Hashable {
-        var storageKey: String, storageOffset: Int, shape: [Int], strides: [Int], dtype: DType
-        init(_ e: TensorEntry) {
-            storageKey = e.storageKey
-            storageOffset = e.storageOffset
-            shape = e.shape
-            strides = e.strides
-            dtype = e.dtype
-        }
-    }
-
     static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?,
                       provide: @escaping (TensorEntry) throws -> [UInt8]) throws {
         // Plan storages: one per distinct view; exact aliases share. `leafStorage` lists, in the
         // depth-first order the pickler visits tensors, which storage each tensor leaf uses.
         var storages: [Storage] = []
         var leafStorage: [Int] = []
-        var keyOfAlias: [AliasKey: Int] = [:]
+        var keyOfAlias: [TensorView: Int] = [:]
         try CheckpointWriter.forEachLeaf(root) { name, node in
             guard case .tensor(let entry) = node else { return }
             let label = entry.name.isEmpty ? name : entry.name
             try CheckpointWriter.validate(entry, name: label, path: path)
-            let alias = AliasKey(entry)
+            let alias = TensorView(entry)
             if !entry.storageKey.isEmpty, let shared = keyOfAlias[alias] {
                 leafStorage.append(shared)
                 return
