@@ -143,8 +143,8 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
         for input in inputs {
             let resolved = URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL.path
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory)
-            if target == resolved || (isDirectory.boolValue && target.hasPrefix(resolved + "/")) {
+            let isInputDirectory = FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) && isDirectory.boolValue
+            if target == resolved || (isInputDirectory && target.hasPrefix(resolved + "/")) {
                 throw MergeError.outputIsInput(output: output, input: input)
             }
         }
