@@ -633,11 +633,15 @@ def make_directories(out: str) -> None:
 
 
 def make_torchscript(out: str) -> None:
-    """A TorchScript archive (torch.jit.save), which readers must refuse: it holds code, not a state dict.
+    """Unsupported element types (complex64, float8, uint16), and a TorchScript archive (torch.jit.save), which readers must refuse: it holds code, not a state dict.
 
     torch.jit.save stamps each archive with a random id, so an existing file is kept as it is."""
     d = os.path.join(out, "bad")
     os.makedirs(d, exist_ok=True)
+    # Real element types the readers do not support: each must be refused by name.
+    torch.save({"c": torch.zeros(2, dtype=torch.complex64)}, os.path.join(d, "complex64.pth"))
+    torch.save({"f8": torch.zeros(2, dtype=torch.float8_e4m3fn)}, os.path.join(d, "float8.pth"))
+    torch.save({"u16": torch.zeros(2, dtype=torch.uint16)}, os.path.join(d, "uint16.pth"))
     path = os.path.join(d, "torchscript.pt")
     if not os.path.exists(path):
         torch.manual_seed(31)

@@ -155,6 +155,17 @@ import TestSupport
         #expect(throws: PthReaderError.torchScript(path: path)) { try Checkpoint.open(path: path) }
     }
 
+    @Test(arguments: [("complex64.pth", "torch.ComplexFloatStorage"), ("float8.pth", "torch.float8_e4m3fn"), ("uint16.pth", "torch.uint16")])
+    func unsupportedElementTypesAreNamed(file: String, type: String) throws {
+        let path = Fixtures.localPath("bad/" + file)
+        let error = try #require(throws: PthReaderError.self) { try Checkpoint.open(path: path) }
+        guard case .unsupportedDType(let errorPath, _, let named) = error else {
+            Issue.record("expected an unsupported type, got \(error)")
+            return
+        }
+        #expect(errorPath == path && named == type)
+    }
+
     @Test func shardIndexNamingAMissingTensorIsRefused() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -160,6 +160,30 @@ import TestSupport
         #expect(error.description.contains("view needs 24 bytes"))
     }
 
+    /// `_rebuild_tensor_v3` over a `torch.storage.UntypedStorage` (bytes) takes its dtype from the call.
+    @Test func rebuildTensorV3TakesItsDtypeFromTheCall() throws {
+        var bytes = Self.proto
+        bytes += [0x63] + Array("torch._utils\n_rebuild_tensor_v3\n".utf8)
+        bytes += [0x28]
+        bytes += [0x28, 0x8C, 7] + Array("storage".utf8) + [0x63] + Array("torch.storage\nUntypedStorage\n".utf8)
+        bytes += [0x8C, 1, 0x30, 0x8C, 3] + Array("cpu".utf8) + [0x4B, 8, 0x74, 0x51]     // 8 bytes
+        bytes += [0x4B, 0, 0x4B, 2, 0x4B, 2, 0x86, 0x4B, 2, 0x4B, 1, 0x86, 0x89]          // offset 0, (2, 2), (2, 1), False
+        bytes += [0x63] + Array("collections\nOrderedDict\n".utf8) + [0x29, 0x52]
+        bytes += [0x63] + Array("torch\nfloat16\n".utf8)
+        bytes += [0x74, 0x52, 0x2E]
+        var unpickler = Unpickler(bytes: bytes, path: "v3.pkl", entry: "data.pkl") { pid in
+            try TorchZipFormat.storageRef(pid, path: "v3.pkl", entry: "data.pkl")
+        }
+        guard case .tensor(let entry) = try unpickler.load() else {
+            Issue.record("expected a tensor")
+            return
+        }
+        #expect(entry.dtype == .float16 && entry.shape == [2, 2] && entry.strides == [2, 1])
+        let storage = StorageLocation(source: MemorySource(bytes: [0, 0x3C, 0, 0x40, 0, 0x42, 0, 0x44]), offset: 0, byteCount: 8, dtype: nil)
+        let checkpoint = try Checkpoint(path: "v3.pth", format: .torchZip, root: .tensor(entry), storages: ["0": storage])
+        #expect(try checkpoint.floats(of: checkpoint.tensors[0]) == [1, 2, 3, 4])
+    }
+
     @Test func truncatedCopiesOfRealFilesAreRefused() throws {
         let original = try Data(contentsOf: Fixtures.shared.appendingPathComponent("edge_legacy.pth"))
         let dir = try Fixtures.temporaryDirectory()

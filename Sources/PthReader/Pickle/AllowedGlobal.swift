@@ -48,11 +48,29 @@ enum AllowedGlobal: Equatable {
         case ("torch", "Size"): return .size
         case ("torch", "device"): return .device
         case ("_codecs", "encode"): return .codecsEncode
-        case ("torch", "UntypedStorage"): return .storageClass(nil)
+        case ("torch", "UntypedStorage"), ("torch.storage", "UntypedStorage"): return .storageClass(nil)
         case ("torch", _):
             if let dtype = DType(storageClassName: name) { return .storageClass(dtype) }
             if let dtype = DType(torchName: name) { return .dtype(dtype) }
             return nil
+        default:
+            return nil
+        }
+    }
+
+    /// Torch element types and tensor kinds that are real but not supported (complex, float8,
+    /// wide unsigned, quantized): named so that the error says "unsupported type", not "refused".
+    static func unsupportedTensorType(module: String, name: String) -> String? {
+        let dtypes: Set<String> = [
+            "complex32", "complex64", "complex128", "chalf", "cfloat", "cdouble",
+            "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu", "float4_e2m1fn_x2",
+            "uint16", "uint32", "uint64", "qint8", "quint8", "qint32", "quint4x2", "quint2x4",
+        ]
+        switch module {
+        case "torch" where dtypes.contains(name) || name.hasSuffix("Storage"):
+            return "torch." + name
+        case "torch._utils" where name.hasPrefix("_rebuild_qtensor") || name == "_rebuild_sparse_tensor" || name == "_rebuild_nested_tensor":
+            return "torch._utils." + name + " (quantized, sparse or nested tensor)"
         default:
             return nil
         }

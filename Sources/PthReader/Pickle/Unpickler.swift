@@ -297,6 +297,9 @@ struct Unpickler {
 
     private mutating func pushGlobal(module: String, name: String) throws {
         guard let allowed = AllowedGlobal.resolve(module: module, name: name) else {
+            if let type = AllowedGlobal.unsupportedTensorType(module: module, name: name) {
+                throw PthReaderError.unsupportedDType(path: path, entry: entry, type: type)
+            }
             throw PthReaderError.forbiddenGlobal(path: path, entry: entry, module: module, name: name)
         }
         if case .dtype(let dtype) = allowed { push(.dtype(dtype)) } else { push(.global(allowed)) }
