@@ -114,6 +114,19 @@ let fixtureCases: [FixtureCase] = [
         #expect(throws: InferenceError.self) { try ModelConfiguration.decode(Data(#"{"n_heads": "eight"}"#.utf8), path: "c.json") }
     }
 
+    /// Settings the forward pass does not implement are refused rather than ignored.
+    @Test(arguments: [
+        (#"{"rope_scaling": {"type": "yarn", "factor": 4}}"#, "rope_scaling"),
+        (#"{"hidden_act": "gelu"}"#, "hidden_act"),
+        (#"{"scoring_func": "sigmoid"}"#, "scoring_func"),
+    ])
+    func unsupportedSettingsAreRefused(json: String, key: String) throws {
+        let error = try #require(throws: InferenceError.self) { try ModelConfiguration.decode(Data(json.utf8), path: "c.json") }
+        #expect(String(describing: error).contains(key))
+        // The supported values pass.
+        _ = try ModelConfiguration.decode(Data(#"{"rope_scaling": null, "hidden_act": "silu", "scoring_func": "softmax"}"#.utf8), path: "c.json")
+    }
+
     @Test func impossibleHyperParametersAreErrors() throws {
         let base = try Checkpoint.open(path: Fixtures.sharedPath("v1_tiny/base.pth"))
         // 64 query rows / 3 heads is not whole.

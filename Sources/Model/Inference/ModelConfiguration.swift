@@ -62,6 +62,10 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         case nLayers = "n_layers"
         case hiddenDim = "hidden_dim"
         case normEps = "norm_eps"
+        // Read only to refuse what the forward pass does not implement.
+        case ropeScaling = "rope_scaling"
+        case hiddenAct = "hidden_act"
+        case scoringFunc = "scoring_func"
     }
 
     public init(from decoder: Decoder) throws {
@@ -81,6 +85,17 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta)
         numExpertsPerTok = try int(.numExpertsPerTok)
         normTopkProb = try c.decodeIfPresent(Bool.self, forKey: .normTopkProb)
+        // Settings that would change the computation in ways this forward pass does not follow:
+        // refused, so that logits are never silently wrong.
+        if c.contains(.ropeScaling), try !c.decodeNil(forKey: .ropeScaling) {
+            throw DecodingError.dataCorruptedError(forKey: .ropeScaling, in: c, debugDescription: "rotary scaling (YaRN and the like) is not supported; only plain RoPE is")
+        }
+        if let act = try c.decodeIfPresent(String.self, forKey: .hiddenAct), act != "silu" {
+            throw DecodingError.dataCorruptedError(forKey: .hiddenAct, in: c, debugDescription: "activation '\(act)' is not supported; only silu (SwiGLU) is")
+        }
+        if let scoring = try c.decodeIfPresent(String.self, forKey: .scoringFunc), scoring != "softmax" {
+            throw DecodingError.dataCorruptedError(forKey: .scoringFunc, in: c, debugDescription: "MoE scoring '\(scoring)' is not supported; only softmax is")
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
