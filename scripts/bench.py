@@ -238,9 +238,6 @@ def main() -> int:
         for _ in range(args.rounds):
             # merge: cp floor, loratool, the seed's Python path
             measure("cp", ["cp", base, os.path.join(work, "copy.pth")])
-            synced = os.path.join(work, "copy_synced.pth")
-            measure("cp_sync", ["sh", "-c", 'cp "$0" "$1" && sync "$1"', base, synced],
-                    before=lambda: os.path.exists(synced) and os.remove(synced))
             measure("lt_merge", [loratool, "merge", base, adapter, "-o", out],
                     before=lambda: os.path.exists(out) and os.remove(out))
             measure("py_merge", [py, os.path.join(HERE, "bench_python_merge.py"), base, adapter,
@@ -295,11 +292,8 @@ def main() -> int:
 
     rows = []  # (section, what, time, rss, note)
     rows.append(("merge", "cp base.pth copy.pth (floor)", T.get("cp"), R.get("cp"), status("cp")))
-    rows.append(("merge", "cp + sync copy.pth (floor with fsync, as loratool's atomic write does)",
-                 T.get("cp_sync"), R.get("cp_sync"), status("cp_sync")))
     rows.append(("merge", "loratool merge base.pth lora.pth -o out.pth", T.get("lt_merge"), R.get("lt_merge"),
-                 status("lt_merge", f"{ratio('lt_merge', 'cp')} cp (target <= 1.5x), "
-                        f"{ratio('lt_merge', 'cp_sync')} cp+sync; peak RSS "
+                 status("lt_merge", f"{ratio('lt_merge', 'cp')} cp (target <= 1.5x); peak RSS "
                         f"{R.get('lt_merge', 0) / base_size:.2f}x base file")))
     rows.append(("merge", "python: torch.load, W += B@A in f16, torch.save", T.get("py_merge"), R.get("py_merge"),
                  status("py_merge", f"python/loratool {ratio('py_merge', 'lt_merge')} (target >= 5x); peak RSS "
