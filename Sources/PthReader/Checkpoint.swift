@@ -101,26 +101,19 @@ public final class Checkpoint: @unchecked Sendable {
     }
 
     /// Reads one tensor's elements as contiguous little-endian bytes of its dtype.
+    ///
+    /// The entry is checked against its storage first, so an entry built by hand cannot read out of bounds.
     public func bytes(of t: TensorEntry) throws -> [UInt8] {
-        guard let storage = storages[t.storageKey] else {
-            throw PthReaderError.malformed(path: path, entry: t.name, reason: "unknown storage '\(t.storageKey)'")
-        }
+        try validate(t)
+        guard t.elementCount > 0, let storage = storages[t.storageKey],
+              let extent = TensorLayout.extent(shape: t.shape, strides: t.strides, offset: t.storageOffset) else { return [] }
         let item = t.dtype.itemSize
-        if t.elementCount == 0 { return [] }
-        let extent = TensorLayout.extent(shape: t.shape, strides: t.strides, offset: t.storageOffset)!
-        let start = t.storageOffset * item
         let length = (extent - t.storageOffset) * item
-        if t.isContiguous {
-            return try [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
-                try storage.source.read(offset: storage.offset + start, into: UnsafeMutableRawBufferPointer(buffer), context: t.name)
-                count = length
-            }
-        }
         let raw = try [UInt8](unsafeUninitializedCapacity: length) { buffer, count in
-            try storage.source.read(offset: storage.offset + start, into: UnsafeMutableRawBufferPointer(buffer), context: t.name)
+            try storage.source.read(offset: storage.offset + t.storageOffset * item, into: UnsafeMutableRawBufferPointer(buffer), context: t.name)
             count = length
         }
-        return TensorLayout.gather(raw, shape: t.shape, strides: t.strides, itemSize: item)
+        return t.isContiguous ? raw : TensorLayout.gather(raw, shape: t.shape, strides: t.strides, itemSize: item)
     }
 
     /// Whether two tensors hold the same dtype, shape and bytes, read in chunks with an early exit.
@@ -129,6 +122,8 @@ public final class Checkpoint: @unchecked Sendable {
     /// differing tensors usually cost one chunk each, equal ones a full read of both.
     public func contentsEqual(_ a: TensorEntry, _ b: TensorEntry, chunkBytes: Int = 1 << 20) throws -> Bool {
         guard a.dtype == b.dtype, a.shape == b.shape else { return false }
+        try validate(a)
+        try validate(b)
         if TensorView(a) == TensorView(b) { return true }
         guard a.isContiguous, b.isContiguous, let sa = storages[a.storageKey], let sb = storages[b.storageKey] else {
             return try bytes(of: a) == bytes(of: b)
