@@ -545,6 +545,26 @@ def make_moe(out: str) -> None:
           f"lora logit change {meta['max_abs_logit_change_from_lora']}, greedy {greedy}")
 
 
+def make_long_v1(out: str) -> None:
+    """Logits at a few positions of a 160-token prefill on the shared v1_tiny base, so that
+    attention over several blocks of tokens is checked against torch (full logits would be 4 MB)."""
+    path = os.path.join(SHARED, "v1_tiny", "base.pth")
+    if not os.path.exists(path):
+        print("skipping long_v1: shared fixtures not found")
+        return
+    d = os.path.join(out, "long_v1")
+    os.makedirs(d, exist_ok=True)
+    sd = torch.load(path, weights_only=True)
+    model = ref.load_model(sd, ref.config_from_state_dict(sd, n_heads=8), max_seq_len=256)
+    g = torch.Generator().manual_seed(41)
+    tokens = torch.randint(0, 6400, (160,), generator=g)
+    full = ref.logits(model, tokens.tolist())
+    rows = torch.tensor([0, 63, 64, 127, 128, 159])
+    np.save(os.path.join(d, "tokens.npy"), tokens.numpy().astype(np.int64))
+    np.save(os.path.join(d, "rows.npy"), rows.numpy().astype(np.int64))
+    np.save(os.path.join(d, "logits_rows.npy"), full[rows].numpy().astype(np.float32))
+
+
 def make_greedy_v1(out: str) -> None:
     """Greedy KV-cache decoding on the shared v1_tiny base, for `generate`-style tests."""
     path = os.path.join(SHARED, "v1_tiny", "base.pth")
@@ -656,6 +676,7 @@ def main() -> None:
     make_safetensors(out)
     make_moe(out)
     make_greedy_v1(out)
+    make_long_v1(out)
     make_directories(out)
     make_torchscript(out)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out) for f in fs)

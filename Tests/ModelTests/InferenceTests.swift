@@ -95,6 +95,26 @@ let fixtureCases: [FixtureCase] = [
         }
     }
 
+    /// 160 tokens span several blocks of the causal attention products; torch's logits at the
+    /// block edges, and token-by-token decoding through the KV cache, must agree with one prefill.
+    @Test func longPrefillMatchesTorchAcrossAttentionBlocks() throws {
+        let tokens = try Npy.readInt64(path: Fixtures.localPath("long_v1/tokens.npy")).values.map { Int($0) }
+        let rows = try Npy.readInt64(path: Fixtures.localPath("long_v1/rows.npy")).values.map { Int($0) }
+        let torch = try Npy.readTensor(path: Fixtures.localPath("long_v1/logits_rows.npy"))
+        let model = try TransformerModel.load(path: Fixtures.sharedPath("v1_tiny/base.pth"))
+        let prefill = try model.logits(for: tokens)
+        let decoded = try model.logitsDecoding(tokens)
+        let vocab = prefill.shape[1]
+        #expect(tokens.count == 160 && torch.shape == [rows.count, vocab])
+        for (i, row) in rows.enumerated() {
+            let ours = prefill.data[(row * vocab)..<((row + 1) * vocab)]
+            let theirs = torch.data[(i * vocab)..<((i + 1) * vocab)]
+            let stepwise = decoded.data[(row * vocab)..<((row + 1) * vocab)]
+            #expect(zip(ours, theirs).map { abs($0 - $1) }.max()! < 1e-4, "position \(row) vs torch")
+            #expect(zip(ours, stepwise).map { abs($0 - $1) }.max()! < 1e-4, "position \(row) prefill vs decode")
+        }
+    }
+
     @Test func mergedInMemoryMatchesWrapped() throws {
         let base = try Checkpoint.open(path: Fixtures.sharedPath("hf_tiny_peft/base.pth"))
         let pairs = try adapterPairs(Fixtures.sharedPath("hf_tiny_peft/adapter"), base: base)
