@@ -143,59 +143,25 @@ public enum Npy {
         return (parsed.descr, parsed.shape, try elementCount(parsed.shape, path: path), headerStart + headerLength)
     }
 
-    /// Decodes the bytes of a `.npy` file; `path` is used only in error messages.
+    /// Decodes the bytes of a float (`<f4`, `<f8`) or integer (`<i8`, `<i4`) `.npy` file; `path` is used only in error messages.
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> Array {
-        let (descr, shape, count, dataStart) = try header(of: bytes, path: path)
-        let parsed = (descr: descr, shape: shape)
-        let available = bytes.count - dataStart
-
-        func payload(itemSize: Int) throws -> ArraySlice<UInt8> {
-            let (needed, overflow) = count.multipliedReportingOverflow(by: itemSize)
-            guard !overflow else { throw NpyError.malformedHeader(path: path, reason: "shape \(parsed.shape) is too large") }
-            guard available >= needed else { throw NpyError.truncated(path: path, expectedBytes: needed, actualBytes: available) }
-            return bytes[dataStart..<(dataStart + needed)]
+        let raw = try decodeRaw(bytes, path: path)
+        guard let dtype = raw.dtype, [.float32, .float64, .int64, .int32].contains(dtype) else {
+            throw NpyError.unsupportedDType(path: path, descr: raw.descr)
         }
-
-        switch parsed.descr {
-        case "<f4", "|f4":
-            let raw = try payload(itemSize: 4)
-            let values = [Float](unsafeUninitializedCapacity: count) { out, n in
-                raw.withUnsafeBytes { src in
-                    for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-                }
-                n = count
-            }
-            return .float32(shape: parsed.shape, values: values)
-        case "<f8":
-            let raw = try payload(itemSize: 8)
-            let values = [Float](unsafeUninitializedCapacity: count) { out, n in
-                raw.withUnsafeBytes { src in
-                    for i in 0..<count { out[i] = Float(Double(bitPattern: UInt64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
-                }
-                n = count
-            }
-            return .float32(shape: parsed.shape, values: values)
-        case "<i8":
-            let raw = try payload(itemSize: 8)
-            let values = [Int64](unsafeUninitializedCapacity: count) { out, n in
-                raw.withUnsafeBytes { src in
-                    for i in 0..<count { out[i] = Int64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)) }
-                }
-                n = count
-            }
-            return .int64(shape: parsed.shape, values: values)
-        case "<i4":
-            let raw = try payload(itemSize: 4)
-            let values = [Int64](unsafeUninitializedCapacity: count) { out, n in
-                raw.withUnsafeBytes { src in
-                    for i in 0..<count { out[i] = Int64(Int32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self))) }
-                }
-                n = count
-            }
-            return .int64(shape: parsed.shape, values: values)
-        default:
-            throw NpyError.unsupportedDType(path: path, descr: parsed.descr)
+        let count = raw.bytes.count / dtype.itemSize
+        if dtype.isFloatingPoint {
+            var values = [Float](repeating: 0, count: count)
+            if count > 0 { raw.bytes.withUnsafeBytes { dtype.decodeFloats(from: $0.baseAddress!, count: count, into: &values) } }
+            return .float32(shape: raw.shape, values: values)
         }
+        let values: [Int64] = raw.bytes.withUnsafeBytes { src in
+            (0..<count).map { i in
+                dtype == .int64 ? Int64(littleEndian: src.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))
+                                : Int64(Int32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: Int32.self)))
+            }
+        }
+        return .int64(shape: raw.shape, values: values)
     }
 
     private static func elementCount(_ shape: [Int], path: String) throws -> Int {
