@@ -66,6 +66,11 @@ enum InspectText {
                 out += "  \(name.isEmpty ? "(root)" : name) = \(value.text)\n"
             }
         }
+        if let a = report.adapter {
+            let ranks = a.ranks.map(String.init).joined(separator: ", ")
+            let scales = a.scales.map { String(format: "%g", $0) }.joined(separator: ", ")
+            out += "\nLoRA adapter (\(a.format)): \(a.modules) modules, rank \(ranks), scale \(scales), \(Output.grouped(a.loraParameters)) parameters\n"
+        }
         out += "\nformat: \(report.format)"
         if !report.stateDictPrefix.isEmpty { out += "   state dict: \(report.stateDictPrefix)*" }
         out += "\ntensors: \(report.tensors.count)   parameters: \(Output.grouped(report.parameters)) (\(Output.abbreviated(report.parameters)))"

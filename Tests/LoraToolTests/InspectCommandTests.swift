@@ -74,6 +74,22 @@ import TestSupport
         #expect(human.stdout.contains("epoch = 3"))
     }
 
+    /// Adapters are summarised with the rank and scale their own configuration gives.
+    @Test func adaptersAreSummarised() throws {
+        let peftConfig = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.sharedPath("hf_tiny_peft/adapter/adapter_config.json")))) as? [String: Any])
+        let r = try #require(peftConfig["r"] as? Int), alpha = try #require(peftConfig["lora_alpha"] as? Int)
+        let peft = try JSONDecoder().decode(InspectionReport.self, from: Data(try CommandRunner.run(["inspect", "--json", Fixtures.sharedPath("hf_tiny_peft/adapter")]).stdout.utf8))
+        #expect(peft.adapter == InspectionReport.AdapterSummary(format: "peft", modules: 14, ranks: [r], scales: [Float(alpha) / Float(r)], loraParameters: peft.parameters))
+
+        let meta = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Fixtures.sharedPath("v1_tiny/meta.json")))) as? [String: Any])
+        let targets = try #require(meta["targets"] as? [String])
+        let rank = try #require(meta["rank"] as? Int)
+        let result = try CommandRunner.run(["inspect", Fixtures.sharedPath("v1_tiny/lora_ddp.pth")])
+        #expect(result.stdout.contains("LoRA adapter (minimind): \(targets.count) modules, rank \(rank), scale 1,"))
+        let base = try JSONDecoder().decode(InspectionReport.self, from: Data(try CommandRunner.run(["inspect", "--json", Fixtures.sharedPath("v1_tiny/base.pth")]).stdout.utf8))
+        #expect(base.adapter == nil)
+    }
+
     @Test(arguments: ["bad/empty.pth", "bad/evil.pth", "bad/evil_legacy.pth", "bad/garbage.pth", "bad/truncated.pth", "does/not/exist.pth"])
     func badInputExitsTwoWithOneErrorLine(file: String) throws {
         let path = Fixtures.sharedPath(file)

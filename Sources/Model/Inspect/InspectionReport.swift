@@ -26,6 +26,34 @@ public struct InspectionReport: Codable, Sendable, Equatable {
     public var tensorBytes: Int
     /// Non-tensor values by dotted name (`epoch`, `args.lr`).
     public var metadata: [String: MetadataValue]
+    /// What the file is as a LoRA adapter, when it is one (MiniMind or PEFT keys).
+    public var adapter: AdapterSummary?
+
+    /// A LoRA adapter's shape at a glance.
+    public struct AdapterSummary: Codable, Sendable, Equatable {
+        /// `minimind` (`*.lora.A.weight`, scale 1) or `peft` (`*.lora_A.weight`, `adapter_config.json`).
+        public var format: String
+        /// Adapted modules.
+        public var modules: Int
+        /// The distinct ranks, ascending (one unless `rank_pattern` varies them).
+        public var ranks: [Int]
+        /// The distinct scales the merge applies (`lora_alpha / r` for PEFT), ascending.
+        public var scales: [Float]
+        /// Elements of all A and B matrices.
+        public var loraParameters: Int
+
+        public init(format: String, modules: Int, ranks: [Int], scales: [Float], loraParameters: Int) {
+            self.format = format
+            self.modules = modules
+            self.ranks = ranks
+            self.scales = scales
+            self.loraParameters = loraParameters
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case format, modules, ranks, scales, loraParameters = "lora_parameters"
+        }
+    }
 
     /// One tensor of the file.
     public struct TensorInfo: Codable, Sendable, Equatable {
@@ -120,7 +148,7 @@ public struct InspectionReport: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case schemaVersion = "schema_version", path, format, stateDictPrefix = "state_dict_prefix", tensors, modules
-        case parameters, tiedHead = "tied_head", totalElements = "total_elements", tensorBytes = "tensor_bytes", metadata
+        case parameters, tiedHead = "tied_head", totalElements = "total_elements", tensorBytes = "tensor_bytes", metadata, adapter
     }
 
     /// Builds the report from an opened checkpoint.
@@ -146,6 +174,12 @@ public struct InspectionReport: Codable, Sendable, Equatable {
         var metadata: [String: MetadataValue] = [:]
         for item in checkpoint.metadata { metadata[item.name] = MetadataValue(item.value) }
         self.metadata = metadata
+        // An adapter's A/B matrices are small; a file that is not an adapter is told apart by its names alone.
+        if let lora = try? LoRAAdapter.load(checkpoint: checkpoint), !lora.entries.isEmpty {
+            adapter = AdapterSummary(format: lora.format.rawValue, modules: lora.entries.count,
+                                     ranks: Set(lora.entries.compactMap { $0.a?.shape.first }).sorted(),
+                                     scales: Set(lora.entries.map(\.scale)).sorted(), loraParameters: lora.parameterCount)
+        }
     }
 }
 
