@@ -64,8 +64,7 @@ import TestSupport
         #expect(asFloat32.maxKL > 0)
     }
 
-    @Test(.enabled(if: InferenceTests.moeFixtureExists, "Tests/Fixtures/moe_tiny not generated yet"))
-    func mixtureOfExpertsMergePassesAndBaseFails() throws {
+    @Test func mixtureOfExpertsMergePassesAndBaseFails() throws {
         let dir = InferenceTests.moeDirectory
         let config = try ModelConfiguration.load(path: dir + "/config.json")
         let base = try Checkpoint.open(path: dir + "/base.pth")
