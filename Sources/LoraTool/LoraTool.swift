@@ -7,6 +7,7 @@ struct LoraTool: ParsableCommand {
         commandName: "loratool",
         abstract: "Inspect, merge, convert and verify LoRA adapters on PyTorch checkpoints.",
         discussion: "Reads torch .pth/.pt/.bin (zip and legacy), safetensors, Hugging Face and PEFT directories without executing any pickle code.",
+        version: "0.1.0",
         subcommands: [InspectCommand.self, MergeCommand.self, ConvertCommand.self, TargetsCommand.self, LogitsCommand.self, VerifyCommand.self]
     )
 
