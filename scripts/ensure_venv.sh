@@ -17,7 +17,7 @@ TOKENIZERS_PIN="tokenizers==0.23.3"
 is_complete() {
     [ -x "$PY" ] && "$PY" - <<'PYEOF' >/dev/null 2>&1
 import sys, torch, numpy, safetensors, tokenizers
-ok = (torch.__version__ == "2.13.0+cpu" and safetensors.__version__ == "0.8.0"
+ok = (torch.__version__ in ("2.13.0+cpu", "2.13.0") and safetensors.__version__ == "0.8.0"
       and tokenizers.__version__ == "0.23.3")
 sys.exit(0 if ok else 1)
 PYEOF
@@ -30,11 +30,17 @@ if ! is_complete; then
     fi
     LOG="$(mktemp)"
     trap 'rm -f "$LOG"' EXIT
+    # The CPU-only wheel (a local version, served through this machine's pip find-links) is small;
+    # where it is not available, PyPI's default build of the same torch version is used instead.
     if ! "$PY" -m pip install --quiet --disable-pip-version-check \
         "$TORCH_PIN" numpy "$SAFETENSORS_PIN" "$TOKENIZERS_PIN" >"$LOG" 2>&1; then
-        cat "$LOG" >&2
-        echo "ensure_venv: pip install failed in $DIR" >&2
-        exit 1
+        echo "ensure_venv: $TORCH_PIN unavailable, trying torch==2.13.0" >&2
+        if ! "$PY" -m pip install --quiet --disable-pip-version-check \
+            "torch==2.13.0" numpy "$SAFETENSORS_PIN" "$TOKENIZERS_PIN" >>"$LOG" 2>&1; then
+            cat "$LOG" >&2
+            echo "ensure_venv: pip install failed in $DIR" >&2
+            exit 1
+        fi
     fi
     if ! is_complete; then
         echo "ensure_venv: $DIR still lacks a working torch/numpy/safetensors/tokenizers" >&2
