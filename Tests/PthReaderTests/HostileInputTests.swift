@@ -184,6 +184,22 @@ import TestSupport
         #expect(try checkpoint.floats(of: checkpoint.tensors[0]) == [1, 2, 3, 4])
     }
 
+    /// A legacy file whose sys_info says big-endian is refused, not misread (the real file, one byte changed).
+    @Test func bigEndianLegacyFileIsRefused() throws {
+        var bytes = [UInt8](try Data(contentsOf: Fixtures.shared.appendingPathComponent("edge_legacy.pth")))
+        let key = Array("little_endian".utf8)
+        let at = try #require((0...(bytes.count - key.count)).first { Array(bytes[$0..<($0 + key.count)]) == key })
+        // BINUNICODE key, then BINPUT n, then NEWTRUE: make it NEWFALSE.
+        let value = try #require(((at + key.count)..<(at + key.count + 4)).first { bytes[$0] == 0x88 })
+        bytes[value] = 0x89
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("big.pth").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let error = try #require(throws: PthReaderError.self) { try Checkpoint.open(path: path) }
+        #expect(error.description.contains("big-endian"))
+    }
+
     @Test func truncatedCopiesOfRealFilesAreRefused() throws {
         let original = try Data(contentsOf: Fixtures.shared.appendingPathComponent("edge_legacy.pth"))
         let dir = try Fixtures.temporaryDirectory()
