@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool convert IN -o OUT`: rewrite a checkpoint in another container or dtype.
-struct ConvertCommand: ParsableCommand {
+struct ConvertCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "convert",
         abstract: "Convert any readable checkpoint to .pth/.pt/.bin (torch zip) or .safetensors.",
@@ -16,10 +16,14 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
+    var wantsJSON: Bool { output.json }
+    var isQuiet: Bool { output.quiet }
+    var echo: Echo { Echo(inputs: ["input": .string(input)], options: output.echoedOptions) }
+
     func run() throws {
-        try MergeError.checkOutput(output.output, notOver: [input])
+        try output.prepare(notOver: [input])
         let checkpoint = try Checkpoint.open(path: input)
         let rewriter = try CheckpointRewriter(source: checkpoint, outputDType: output.outputDType)
-        try output.write(rewriter, label: "converting") { _ in "wrote" }
+        try output.write(rewriter, label: "converting", for: self, merging: false) { _ in "wrote" }
     }
 }

@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool inspect PATH [--json]`: what a checkpoint holds, module by module.
-struct InspectCommand: ParsableCommand {
+struct InspectCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "List a checkpoint's modules, tensors, parameter count and metadata."
@@ -13,13 +13,16 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "A .pth/.pt/.bin, .safetensors file, or a Hugging Face / PEFT directory.")
     var path: String
 
-    @Flag(name: .long, help: "Print one JSON object (schema in docs/inspect.md).")
+    @Flag(name: .long, help: "Print one JSON object (schema in docs/json.md and docs/inspect.md).")
     var json = false
+
+    var wantsJSON: Bool { json }
+    var echo: Echo { Echo(inputs: ["path": .string(path)]) }
 
     func run() throws {
         let report = try InspectionReport(checkpoint: try Checkpoint.open(path: path))
         if json {
-            try Output.printJSON(report)
+            try Output.printJSON(report, for: self)
         } else {
             print(InspectText.render(report), terminator: "")
         }

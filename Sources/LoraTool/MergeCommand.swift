@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool merge BASE ADAPTER -o OUT`: fold a LoRA adapter into the base weights.
-struct MergeCommand: ParsableCommand {
+struct MergeCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "merge",
         abstract: "Fold a LoRA adapter into base weights: W' = W + scale·B·A in float32, rounded once.",
@@ -31,12 +31,20 @@ struct MergeCommand: ParsableCommand {
         guard scale.isFinite else { throw ValidationError("--scale must be a finite number") }
     }
 
+    var wantsJSON: Bool { output.json }
+    var isQuiet: Bool { output.quiet }
+    var echo: Echo {
+        var options = output.echoedOptions
+        options["scale"] = .optional(scale)
+        return Echo(inputs: ["base": .string(base), "adapter": .string(adapter)], options: options)
+    }
+
     func run() throws {
         BLASRuntime.useSingleThread()
-        try MergeError.checkOutput(output.output, notOver: [base, adapter])
+        try output.prepare(notOver: [base, adapter])
         let baseCheckpoint = try Checkpoint.open(path: base)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)
         let rewriter = try CheckpointRewriter(source: baseCheckpoint, adapter: bound, multiplier: scale, outputDType: output.outputDType)
-        try output.write(rewriter, label: "merging") { "merged \($0.mergedTensors.count) adapter layers into" }
+        try output.write(rewriter, label: "merging", for: self, merging: true) { "merged \($0.mergedTensors.count) adapter layers into" }
     }
 }

@@ -2,6 +2,12 @@ import Foundation
 
 /// Output helpers shared by the subcommands: JSON on stdout, number formatting.
 enum Output {
+    /// Prints a command's result inside the JSON envelope (`schema_version`, `command`, echoed
+    /// inputs and options) on stdout.
+    static func printJSON<C: JSONReporting>(_ body: some Encodable, for command: C) throws {
+        try printJSON(Envelope(command: C.jsonName, echo: command.echo, body: body))
+    }
+
     /// Prints a value as pretty, key-sorted JSON on stdout.
     static func printJSON<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
@@ -38,5 +44,23 @@ enum Output {
         if n >= 1 << 20 { return String(format: "%.2f MiB", v / Double(1 << 20)) }
         if n >= 1 << 10 { return String(format: "%.2f KiB", v / Double(1 << 10)) }
         return "\(n) B"
+    }
+
+    /// Set by `--quiet`: no progress bar, no human summary, no notes.
+    ///
+    /// `nonisolated(unsafe)` is sound: `LoraTool.main` writes it once, on the main thread, after
+    /// parsing and before the command runs or starts any thread; afterwards it is only read.
+    nonisolated(unsafe) static var quiet = false
+
+    /// Prints a human line on stdout unless `--quiet`.
+    static func say(_ text: String, terminator: String = "\n") {
+        guard !quiet else { return }
+        print(text, terminator: terminator)
+    }
+
+    /// Prints a note (an assumption, a warning) on stderr unless `--quiet`.
+    static func note(_ text: String) {
+        guard !quiet else { return }
+        FileHandle.standardError.write(Data("note: \(text)\n".utf8))
     }
 }

@@ -5,13 +5,21 @@ import PthReader
 
 /// Options shared by the commands that write a checkpoint (`merge`, `convert`).
 struct OutputOptions: ParsableArguments {
-    @Option(name: .shortAndLong, help: "Output file: .pth/.pt/.bin (torch zip) or .safetensors.")
+    @Option(name: .shortAndLong, help: ArgumentHelp(
+        "Output file: .pth/.pt/.bin (torch zip) or .safetensors.",
+        discussion: "Missing parent directories are created. A directory (-o DIR/) is refused: name the file. An existing file is refused unless --force."))
     var output: String
 
-    @Option(help: "Output dtype of floating-point tensors: float32, float16, bfloat16 or float64 (default: keep).")
+    @Option(help: "Output dtype of floating-point tensors: float32 (fp32, f32), float16 (fp16, f16, half), bfloat16 (bf16) or float64 (fp64, f64) (default: keep).")
     var dtype: String?
 
-    @Flag(help: "Print a JSON summary on stdout.")
+    @Flag(help: "Overwrite the output file if it exists.")
+    var force = false
+
+    @Flag(name: .shortAndLong, help: "Print nothing but errors (and the JSON object with --json).")
+    var quiet = false
+
+    @Flag(help: "Print one JSON object on stdout (docs/json.md).")
     var json = false
 
     /// The container the output extension names.
@@ -19,36 +27,97 @@ struct OutputOptions: ParsableArguments {
         get throws { try OutputFormat(path: output) }
     }
 
+    /// The dtype names `--dtype` accepts: torch's, and the short forms of Hugging Face and llama.cpp.
+    static let dtypeAliases: [String: DType] = [
+        "float32": .float32, "fp32": .float32, "f32": .float32, "float": .float32,
+        "float16": .float16, "fp16": .float16, "f16": .float16, "half": .float16,
+        "bfloat16": .bfloat16, "bf16": .bfloat16,
+        "float64": .float64, "fp64": .float64, "f64": .float64, "double": .float64,
+    ]
+
+    /// The accepted `--dtype` values, for messages.
+    static let dtypeChoices = "expected float32 (fp32, f32), float16 (fp16, f16, half), bfloat16 (bf16) or float64 (fp64, f64)"
+
+    /// A `--dtype` value as a floating-point dtype (case-insensitive, `torch.` prefix allowed).
+    static func parseDType(_ text: String) throws -> DType {
+        var name = text.lowercased()
+        if name.hasPrefix("torch.") { name.removeFirst(6) }
+        guard let dtype = dtypeAliases[name] else { throw ValidationError("--dtype \(text): \(dtypeChoices)") }
+        return dtype
+    }
+
     /// The parsed `--dtype`, nil to keep each tensor's dtype.
     var outputDType: DType? {
-        get throws {
-            guard let dtype else { return nil }
-            guard let parsed = DType(torchName: dtype), parsed.isFloatingPoint else {
-                throw ValidationError("--dtype \(dtype): expected float32, float16, bfloat16 or float64")
-            }
-            return parsed
-        }
+        get throws { try dtype.map(Self.parseDType) }
     }
 
     func validate() throws {
         _ = try outputDType
+        var isDirectory: ObjCBool = false
+        let existingDirectory = FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) && isDirectory.boolValue
+        if output.hasSuffix("/") || existingDirectory { throw ValidationError(ErrorReport.cli(.outputIsDirectory(path: output)).message) }
         do { _ = try format } catch {
             throw ValidationError("-o \(output): the extension must be .pth, .pt, .bin or .safetensors")
         }
     }
 
+    /// Checks the output path before any work: not one of `inputs`, not a directory, not an existing
+    /// file unless `--force`; then creates its missing parent directories (unless `create` is false,
+    /// as for a dry run).
+    func prepare(notOver inputs: [String], create: Bool = true) throws {
+        try MergeError.checkOutput(output, notOver: inputs)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { throw CLIError.outputIsDirectory(path: output) }
+            if !force { throw CLIError.outputExists(path: output) }
+        }
+        let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
+        guard create, !FileManager.default.fileExists(atPath: parent) else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw CLIError.cannotCreateDirectory(path: parent, reason: (error as NSError).localizedDescription)
+        }
+    }
+
+    /// The options every writing command echoes in its JSON.
+    var echoedOptions: [String: JSONValue] {
+        ["output": .string(output), "dtype": .optional(try? outputDType?.rawValue), "force": .bool(force)]
+    }
+
     /// Runs a rewrite to the output path with a progress bar, then prints its summary.
     ///
     /// `done` is the human line's opening words, e.g. "merged 4 adapter layers into".
-    func write(_ rewriter: CheckpointRewriter, label: String, done: (CheckpointRewriter.Summary) -> String) throws {
+    func write<C: JSONReporting>(_ rewriter: CheckpointRewriter, label: String, for command: C, merging: Bool,
+                                 done: (CheckpointRewriter.Summary) -> String) throws {
         let bar = ProgressBar(label: label)
         let summary = try rewriter.write(to: output, format: format, progress: bar.update)
         bar.finish()
         if json {
-            try Output.printJSON(summary)
+            try Output.printJSON(WriteReport(summary: summary, merging: merging), for: command)
         } else {
             let seconds = String(format: "%.2f", summary.seconds)
-            print("\(done(summary)) \(summary.output) (\(summary.format), \(summary.tensors) tensors, \(Output.byteSize(summary.outputBytes))) in \(seconds) s")
+            Output.say("\(done(summary)) \(summary.output) (\(summary.format), \(summary.tensors) tensors, \(Output.byteSize(summary.outputBytes))) in \(seconds) s")
         }
+    }
+}
+
+/// The JSON fields of a written checkpoint; `merged_tensors` only for merge.
+struct WriteReport: Encodable {
+    var summary: CheckpointRewriter.Summary
+    var merging: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case output, format, tensors, mergedTensors = "merged_tensors", outputBytes = "output_bytes", seconds
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(summary.output, forKey: .output)
+        try c.encode(summary.format, forKey: .format)
+        try c.encode(summary.tensors, forKey: .tensors)
+        if merging { try c.encode(summary.mergedTensors, forKey: .mergedTensors) }
+        try c.encode(summary.outputBytes, forKey: .outputBytes)
+        try c.encode(summary.seconds, forKey: .seconds)
     }
 }

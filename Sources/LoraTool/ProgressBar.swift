@@ -4,7 +4,7 @@ import Foundation
 final class ProgressBar {
     private let label: String
     private let start = Date()
-    private let enabled = isatty(STDERR_FILENO) != 0
+    private let enabled = isatty(STDERR_FILENO) != 0 && !Output.quiet
     private var drawn = false
 
     init(label: String) { self.label = label }

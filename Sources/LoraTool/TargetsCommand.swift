@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool targets PATH [--rank R] [--modules LIST] [--json]`: which Linear layers a LoRA adapter would cover.
-struct TargetsCommand: ParsableCommand {
+struct TargetsCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "targets",
         abstract: "List the Linear modules a LoRA adapter would target and its parameter count (docs/targets.md).",
@@ -27,12 +27,15 @@ struct TargetsCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
 
+    var wantsJSON: Bool { json }
+    var echo: Echo { Echo(inputs: ["path": .string(path)], options: ["rank": .int(rank), "modules": .optional(modules)]) }
+
     func run() throws {
         let checkpoint = try Checkpoint.open(path: path)
         let selector = TargetSelector(modules: modules)
         let report = try TargetsReport.make(checkpoint: checkpoint, selector: selector, rank: rank)
         if json {
-            try Output.printJSON(report)
+            try Output.printJSON(report, for: self)
         } else {
             print(TargetsText.render(report, path: path, selection: modules == nil ? "in == out" : selector.description), terminator: "")
         }

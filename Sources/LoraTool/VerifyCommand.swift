@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool verify BASE ADAPTER [--merged MERGED] [--tokens IDS | --prompt TEXT] [--json] [--atol X]`.
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Check that a merged model computes what the base with the adapter unmerged computes (docs/inference.md).",
@@ -12,7 +12,7 @@ struct VerifyCommand: ParsableCommand {
             Runs the adapter-wrapped base (W x + scale·B(A x)) and the merged model (--merged, else merged in \
             memory in float32) on the same tokens and compares their logits. Passes when max |Δlogit| ≤ \
             max(4·eps(dtype), 1e-4) · max(1, max|logit|), dtype being the merged weights' (--atol overrides). \
-            Exit status: 0 passed, 1 the models disagree, 2 bad input.
+            Exit status: 0 passed, 1 the models disagree, 2 bad input, 3 the adapter or configuration does not fit the model, 64 usage.
             """
     )
 
@@ -35,6 +35,17 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Flag(name: .shortAndLong, help: "Print nothing but errors (and the JSON object with --json); the exit status tells the result.")
+    var quiet = false
+
+    var wantsJSON: Bool { json }
+    var isQuiet: Bool { quiet }
+    var echo: Echo {
+        Echo(inputs: ["base": .string(base), "adapter": .string(adapter), "merged": .optional(merged)],
+             options: ["atol": .optional(atol), "tokens": .optional(tokenOptions.tokens), "prompt": .optional(tokenOptions.prompt),
+                       "config": .optional(modelOptions.config)])
+    }
+
     func validate() throws {
         if let atol, !(atol >= 0) { throw ValidationError("--atol must be a non-negative number") }
     }
@@ -49,9 +60,9 @@ struct VerifyCommand: ParsableCommand {
         let result = try MergeVerifier.verify(base: baseCheckpoint, adapters: pairs, merged: mergedCheckpoint, tokens: tokens,
                                               configuration: configuration, absoluteTolerance: atol)
         if json {
-            try Output.printJSON(result)
+            try Output.printJSON(result, for: self)
         } else {
-            print(render(result), terminator: "")
+            Output.say(render(result), terminator: "")
         }
         if !result.passed { throw ExitCode(1) }
     }

@@ -96,7 +96,14 @@ import TestSupport
         for arguments in [["inspect", path], ["inspect", "--json", path]] {
             let result = try CommandRunner.run(arguments)
             #expect(result.status == 2)
-            #expect(result.stdout.isEmpty)
+            if arguments.contains("--json") {
+                // Under --json the error is also an object on stdout, naming the same file.
+                let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+                let error = object?["error"] as? [String: Any]
+                #expect(object?["command"] as? String == "inspect" && error?["file"] as? String == path && error?["exit_status"] as? Int == 2)
+            } else {
+                #expect(result.stdout.isEmpty)
+            }
             let lines = result.stderr.split(separator: "\n")
             #expect(lines.count == 1 && lines[0].hasPrefix("error: ") && lines[0].contains(path), "\(result.stderr)")
         }

@@ -57,7 +57,7 @@ import TestSupport
         #expect(!failed.passed && failed.max_abs_diff > failed.tolerance)
 
         let bad = try CommandRunner.run(["verify", base, Fixtures.sharedPath("hf_tiny_peft/adapter")])
-        #expect(bad.status == 2 && bad.stdout.isEmpty && bad.stderr.hasPrefix("error: "))
+        #expect(bad.status == 3 && bad.stdout.isEmpty && bad.stderr.hasPrefix("error: "), "an adapter that does not fit exits 3")
     }
 
     @Test func verifyOfWhatMergeWroteAgrees() throws {

@@ -11,7 +11,7 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
     /// A merge was asked on a weight buffer of the wrong size.
     case weightSize(module: String, expected: Int, got: Int)
     /// No Linear module of the checkpoint matches the requested selection.
-    case noTargets(path: String, selection: String, linears: [String])
+    case noTargets(path: String, selector: TargetSelector, linears: [String])
     /// A LoRA rank that is not positive.
     case badRank(path: String, rank: Int)
 
@@ -32,15 +32,10 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
             return "\(adapter): adapter does not fit \(base): \(problems.count) problem\(problems.count == 1 ? "" : "s"): " + lines.joined(separator: "; ")
         case .weightSize(let module, let expected, let got):
             return "\(module): weight buffer has \(got) values, expected \(expected)"
-        case .noTargets(let path, let selection, let linears):
-            let names = Array(Set(linears.map { $0.split(separator: ".").last.map(String.init) ?? $0 })).sorted()
-            let available = names.isEmpty ? "the model has no Linear modules" : "Linear names here: " + names.joined(separator: ", ")
-            if selection == TargetSelector.squareLinear.description {
-                return "\(path): no square Linear module (in_features == out_features, the default rule); choose modules with --modules (\(available))"
-            }
-            return "\(path): no Linear module matches --modules \(selection) (\(available))"
+        case .noTargets(let path, let selector, let linears):
+            return "\(path): no Linear module matches the selection (\(selector.description)) among its \(linears.count) Linear modules"
         case .badRank(let path, let rank):
-            return "\(path): --rank \(rank): the rank must be a positive integer"
+            return "\(path): LoRA rank \(rank) is not a positive integer"
         }
     }
 }

@@ -33,7 +33,7 @@ public struct TargetsReport: Sendable, Equatable, Codable {
         let tree = ModuleTree(tensors: checkpoint.tensors, prefix: prefix)
         let targets = LoRATarget.targets(in: tree, selector: selector, rank: rank)
         if targets.isEmpty {
-            throw LoRAError.noTargets(path: checkpoint.path, selection: selector.description, linears: tree.linears.map(\.path))
+            throw LoRAError.noTargets(path: checkpoint.path, selector: selector, linears: tree.linears.map(\.path))
         }
         let modelParameters = try tree.parameterCount(in: checkpoint).count
         return TargetsReport(rank: rank, targets: targets, loraParameters: targets.reduce(0) { $0 + $1.loraParameters },

@@ -116,7 +116,7 @@ public struct CheckpointRewriter {
 
 /// Errors of merge and convert that are not the reader's, the adapter's or the writer's.
 public enum MergeError: Error, CustomStringConvertible, Equatable {
-    /// `--dtype` named an integer or unknown type.
+    /// The requested output dtype is not a floating-point type.
     case unsupportedOutputDType(String)
     /// The output path is one of the inputs (or inside an input directory).
     case outputIsInput(output: String, input: String)
@@ -127,11 +127,11 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unsupportedOutputDType(let name):
-            return "--dtype \(name): output dtype must be float32, float16, bfloat16 or float64"
+            return "output dtype \(name) is not one of float32, float16, bfloat16, float64"
         case .outputIsInput(let output, let input):
             return "\(output): refusing to write over the input \(input)"
         case .notRepresentable(let path, let tensor, let index, let value, let dtype):
-            return "\(path): \(tensor): merged value \(value) at element \(index) is not representable in \(dtype); nothing was written (check the adapter for NaN/Inf or a wrong --scale)"
+            return "\(path): \(tensor): merged value \(value) at element \(index) is not representable in \(dtype); nothing was written"
         case .internalInconsistency(let what):
             return "internal error: \(what)"
         }
