@@ -33,7 +33,9 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
         case .weightSize(let module, let expected, let got):
             return "\(module): weight buffer has \(got) values, expected \(expected)"
         case .noTargets(let path, let selector, let linears):
-            return "\(path): no Linear module matches the selection (\(selector.description)) among its \(linears.count) Linear modules"
+            let names = Array(Set(linears.map { $0.split(separator: ".").last.map(String.init) ?? $0 })).sorted()
+            let available = names.isEmpty ? "the model has no Linear modules" : "Linear names here: " + names.joined(separator: ", ")
+            return "\(path): no Linear module matches the selection \(selector.description) (\(available))"
         case .badRank(let path, let rank):
             return "\(path): LoRA rank \(rank) is not a positive integer"
         }
