@@ -33,6 +33,9 @@ struct LogitsCommand: ParsableCommand {
                                discussion: "Prefills the input, then decodes one token at a time; -o then holds the logits of the input and of every generated token but the last, and the generated ids are printed on stdout."))
     var decode: Int?
 
+    @Flag(help: "Print the resolved model configuration (architecture, heads, rope scaling, assumed values) as JSON on stdout.")
+    var json = false
+
     @Flag(help: "Print model timings on stderr ('prefill: X ms for N tokens ...', 'decode: X ms for N new tokens ...').")
     var bench = false
 
@@ -46,7 +49,7 @@ struct LogitsCommand: ParsableCommand {
         if let decode, decode <= 0 { throw ValidationError("--decode must be a positive number of new tokens") }
         if `repeat` <= 0 { throw ValidationError("--repeat must be positive") }
         if tokenOptions.tokens == nil && tokenOptions.prompt == nil { throw ValidationError("give the input with --tokens IDS|FILE.npy or --prompt TEXT") }
-        if output == nil && top == nil && decode == nil && !bench { throw ValidationError("nothing to do: give -o OUT.npy, --top N, --decode N or --bench") }
+        if output == nil && top == nil && decode == nil && !bench && !json { throw ValidationError("nothing to do: give -o OUT.npy, --top N, --decode N, --bench or --json") }
     }
 
     func run() throws {
@@ -58,6 +61,8 @@ struct LogitsCommand: ParsableCommand {
         var pairs: [String: LoRAPair] = [:]
         if let lora { pairs = try LoRAAdapter.load(path: lora).bind(to: checkpoint).pairs }
         let network = try TransformerModel.load(checkpoint, configuration: configuration, adapters: pairs, mode: .unmerged)
+        ModelOptions.reportAssumptions(network.configuration)
+        if json { try Output.printJSON(["configuration": network.configuration]) }
         let loadTime = clock.now - loadStart
         guard let tokens = try tokenOptions.resolve(modelPath: model) else { throw ValidationError("no tokens given") }
 

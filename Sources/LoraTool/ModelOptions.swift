@@ -35,10 +35,26 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The hyper-parameters for a checkpoint: `--config` or its own config.json, then the flags.
+    ///
+    /// A flag that contradicts the config file is an error naming both (a 6-head model's config
+    /// with `--heads 3` would silently compute another model).
     func configuration(for checkpoint: Checkpoint) throws -> ModelConfiguration {
         let file: ModelConfiguration?
         if let config { file = try ModelConfiguration.load(path: config) } else { file = try ModelConfiguration.discovered(for: checkpoint) }
+        if let file, let clash = file.contradictions(by: overrides).first {
+            let flag = Self.flags[clash.key] ?? clash.key
+            throw ValidationError("\(flag) \(clash.given) contradicts \(clash.key) = \(clash.file) in \(config ?? "the checkpoint's config.json"); drop \(flag) or fix the file")
+        }
         return (file ?? ModelConfiguration()).overridden(by: overrides)
+    }
+
+    /// The flag that sets each config.json key.
+    static let flags = ["num_attention_heads": "--heads", "num_key_value_heads": "--kv-heads", "rope_theta": "--rope-theta",
+                        "rms_norm_eps": "--norm-eps", "num_experts_per_tok": "--experts-per-token"]
+
+    /// Prints each hyper-parameter the model had to assume as a `note:` line on stderr.
+    static func reportAssumptions(_ configuration: ResolvedModelConfiguration) {
+        for line in configuration.assumed { FileHandle.standardError.write(Data("note: \(line)\n".utf8)) }
     }
 
     func validate() throws {

@@ -59,6 +59,7 @@ struct VerifyCommand: JSONReporting {
         let tokens = try tokenOptions.resolve(modelPath: base)
         let result = try MergeVerifier.verify(base: baseCheckpoint, adapters: pairs, merged: mergedCheckpoint, tokens: tokens,
                                               configuration: configuration, absoluteTolerance: atol)
+        if let configuration = result.configuration { ModelOptions.reportAssumptions(configuration) }
         if json {
             try Output.printJSON(result, for: self)
         } else {

@@ -19,6 +19,8 @@ public struct MergeVerification: Codable, Sendable, Equatable {
     public var tokens: Int
     /// The dtype the merged weights are stored in (`float32` for an in-memory merge).
     public var mergedDtype: String
+    /// The hyper-parameters the models ran with.
+    public var configuration: ResolvedModelConfiguration?
 
     enum CodingKeys: String, CodingKey {
         case passed
@@ -30,6 +32,7 @@ public struct MergeVerification: Codable, Sendable, Equatable {
         case tolerance
         case tokens
         case mergedDtype = "merged_dtype"
+        case configuration
     }
 
     /// Whether the adapter changes the logits by more than the tolerance, so that an untouched base would fail.
@@ -105,14 +108,16 @@ public enum MergeVerifier {
             mergedModel = model
             mergedDType = .float32
         }
-        guard mergedModel.naming == model.naming else {
-            throw InferenceError.inconsistentConfiguration("the merged model uses \(mergedModel.naming.architecture) tensor names but the base uses \(model.naming.architecture) names: not the same architecture")
+        guard mergedModel.architecture.name == model.architecture.name else {
+            throw InferenceError.inconsistentConfiguration("the merged model is a \(mergedModel.architecture.name) model but the base is \(model.architecture.name): not the same architecture")
         }
         guard mergedModel.configuration == model.configuration else {
             throw InferenceError.inconsistentConfiguration("the merged model's shapes differ from the base model's")
         }
         let mergedLogits = try mergedModel.logits(for: ids)
-        return evaluate(wrapped: wrapped, merged: mergedLogits, base: baseLogits, mergedDType: mergedDType, absoluteTolerance: absoluteTolerance)
+        var result = evaluate(wrapped: wrapped, merged: mergedLogits, base: baseLogits, mergedDType: mergedDType, absoluteTolerance: absoluteTolerance)
+        result.configuration = model.configuration
+        return result
     }
 
     /// Compares already computed logits (all `[positions, vocab]`) and applies the tolerance rule.

@@ -1,5 +1,5 @@
-// Llama-style naming: later MiniMind (`MiniMindForCausalLM`, model/model_minimind.py) and
-// Hugging Face Llama / Qwen2-without-bias checkpoints, dense and MoE.
+// Hugging Face Llama (1, 2 and 3: `LlamaForCausalLM`) and the names every Hugging Face-style family
+// here shares (MiniMind2, minimind-3, Qwen2, Qwen3 add their parts in their own files).
 //
 //   model.embed_tokens.weight                                   [vocab, hidden]
 //   model.layers.N.input_layernorm.weight                       [hidden]
@@ -39,4 +39,17 @@ extension CheckpointNaming {
         head: "lm_head",
         rotary: .rotateHalf
     )
+}
+
+extension Architecture {
+    /// Llama 1/2/3; `rope_scaling` / `rope_parameters` of type `llama3` (and linear, yarn) as transformers
+    /// computes them. Checkpoints with `attention_bias` (q/k/v/o biases) are refused by their unused bias tensors.
+    public static let llama = Architecture(
+        name: "llama",
+        naming: .llama,
+        modelTypes: ["llama"],
+        matchesWithoutModelType: false,
+        routing: nil,
+        ropeConvention: .huggingFace,
+        defaults: Defaults(heads: nil, normEps: 1e-6, ropeTheta: 10000, expertsPerToken: nil, normTopkProb: false, maxPositionEmbeddings: 2048))
 }

@@ -39,3 +39,16 @@ extension CheckpointNaming {
         rotary: .adjacentPairs
     )
 }
+
+extension Architecture {
+    /// MiniMind2-era `MiniMindLM` (the project's "MiniMind v1" names): adjacent-pair RoPE, no scaling,
+    /// MoE with MiniMind2 routing and shared experts. Defaults are `LMConfig`'s.
+    public static let miniMindV1 = Architecture(
+        name: "minimind-v1",
+        naming: .miniMind,
+        modelTypes: ["minimind"],
+        matchesWithoutModelType: true,
+        routing: .miniMind2,
+        ropeConvention: .plainOnly,
+        defaults: Defaults(heads: 8, normEps: 1e-5, ropeTheta: 1e6, expertsPerToken: 2, normTopkProb: true, maxPositionEmbeddings: nil))
+}

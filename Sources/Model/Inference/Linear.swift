@@ -1,0 +1,180 @@
+import Foundation
+
+// Linear layers: one weight matrix (possibly sharing rows with siblings of the same input), an
+// optional unmerged LoRA adapter. Activations are row-major `[tokens, features]` float32 buffers.
+
+/// Row-major float32 weight rows shared by several linear layers that read the same input
+/// (q/k/v, gate/up), so they run as one matrix product.
+final class WeightStorage: @unchecked Sendable {
+    var data: [Float]
+    let columns: Int
+
+    init(data: [Float], columns: Int) {
+        self.data = data
+        self.columns = columns
+    }
+
+    /// Stacks the rows of several `[out_i, columns]` matrices.
+    init(stacking parts: [[Float]], columns: Int) {
+        var data: [Float] = []
+        data.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for part in parts { data += part }
+        self.data = data
+        self.columns = columns
+    }
+
+    var rows: Int { data.count / columns }
+}
+
+/// A torch `nn.Linear`: `y = x Wᵀ (+ b)`, plus `scale · (x Aᵀ) Bᵀ` when an adapter is attached unmerged.
+///
+/// The weight `[out, in]` is rows `rowOffset ..< rowOffset + out` of a `WeightStorage`, which it may
+/// share with sibling layers of the same input (see `LinearGroup`).
+public final class LinearLayer: @unchecked Sendable {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    let storage: WeightStorage
+    let rowOffset: Int
+    /// The bias `[out]` (Qwen2's q/k/v), nil for the bias-free layers of most architectures.
+    let bias: [Float]?
+    /// The adapter applied beside the weight (unmerged), if any.
+    public private(set) var adapter: LoRAPair?
+
+    init(weight: [Float], outFeatures: Int, inFeatures: Int, bias: [Float]? = nil) {
+        self.storage = WeightStorage(data: weight, columns: inFeatures)
+        self.rowOffset = 0
+        self.outFeatures = outFeatures
+        self.inFeatures = inFeatures
+        self.bias = bias
+    }
+
+    init(storage: WeightStorage, rowOffset: Int, outFeatures: Int, bias: [Float]? = nil) {
+        self.storage = storage
+        self.rowOffset = rowOffset
+        self.outFeatures = outFeatures
+        self.inFeatures = storage.columns
+        self.bias = bias
+    }
+
+    /// Adds the bias, if any, to each of `rows` rows of `y` (row stride `ldy`).
+    func addBias(rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard let bias else { return }
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<rows {
+                let row = y + r * ldy
+                for i in 0..<outFeatures { row[i] += b[i] }
+            }
+        }
+    }
+
+    /// The weight `[out, in]`, row-major, as torch stores it (a copy).
+    public var weight: [Float] {
+        Array(storage.data[(rowOffset * inFeatures)..<((rowOffset + outFeatures) * inFeatures)])
+    }
+
+    /// Attaches an adapter to run unmerged: `W x + scale · B (A x)`.
+    func attach(_ pair: LoRAPair) {
+        adapter = pair
+    }
+
+    /// Stops applying the attached adapter (the layer is the base layer again); returns it.
+    @discardableResult
+    func detachAdapter() -> LoRAPair? {
+        defer { adapter = nil }
+        return adapter
+    }
+
+    /// Folds an adapter into the weight: `W' = W + scale · B·A` (float32).
+    func merge(_ pair: LoRAPair) {
+        let r = pair.rank
+        let offset = rowOffset * inFeatures
+        pair.b.data.withUnsafeBufferPointer { b in
+            pair.a.data.withUnsafeBufferPointer { a in
+                storage.data.withUnsafeMutableBufferPointer { w in
+                    // W[out, in] += scale · B[out, r] · A[r, in]
+                    BLAS.gemm(m: outFeatures, n: inFeatures, k: r, alpha: pair.scale, a: b.baseAddress!, lda: r,
+                              b: a.baseAddress!, ldb: inFeatures, beta: 1, c: w.baseAddress! + offset, ldc: inFeatures)
+                }
+            }
+        }
+    }
+
+    /// Adds `scale · (x Aᵀ) Bᵀ` to `y` (row stride `ldy`) when an adapter is attached.
+    func addAdapter(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard let pair = adapter else { return }
+        let r = pair.rank
+        var t = [Float](repeating: 0, count: rows * r)
+        t.withUnsafeMutableBufferPointer { t in
+            pair.a.data.withUnsafeBufferPointer { a in
+                BLAS.gemmTransposedB(m: rows, n: r, k: inFeatures, a: x, lda: inFeatures,
+                                     b: a.baseAddress!, ldb: inFeatures, c: t.baseAddress!, ldc: r)
+            }
+            pair.b.data.withUnsafeBufferPointer { b in
+                BLAS.gemmTransposedB(m: rows, n: outFeatures, k: r, alpha: pair.scale, a: UnsafePointer(t.baseAddress!), lda: r,
+                                     b: b.baseAddress!, ldb: r, beta: 1, c: y, ldc: ldy)
+            }
+        }
+    }
+
+    /// `y[rows, out] = x[rows, in] Wᵀ (+ adapter)`.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let offset = rowOffset * inFeatures
+        storage.data.withUnsafeBufferPointer { w in
+            BLAS.gemmTransposedB(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
+                                 b: w.baseAddress! + offset, ldb: inFeatures, c: y, ldc: outFeatures)
+        }
+        addBias(rows: rows, into: y, ldy: outFeatures)
+        addAdapter(x, rows: rows, into: y, ldy: outFeatures)
+    }
+
+    /// `x[rows, in] Wᵀ` as a new buffer.
+    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * outFeatures) { y, n in
+            x.withUnsafeBufferPointer { apply($0.baseAddress!, rows: rows, into: y.baseAddress!) }
+            n = rows * outFeatures
+        }
+    }
+}
+
+/// Linear layers of one input whose weights are consecutive rows of one storage (q/k/v, gate/up):
+/// one matrix product gives all their outputs side by side, `[rows, Σ out_i]`.
+struct LinearGroup {
+    let layers: [LinearLayer]
+    let storage: WeightStorage
+
+    /// Stacks the weights of `parts` (`[out_i, in]` each, with an optional bias `[out_i]`) into one
+    /// storage and makes a layer per part.
+    init(parts: [(weight: [Float], out: Int, bias: [Float]?)], inFeatures: Int) {
+        let storage = WeightStorage(stacking: parts.map(\.weight), columns: inFeatures)
+        var offset = 0
+        var layers: [LinearLayer] = []
+        for part in parts {
+            layers.append(LinearLayer(storage: storage, rowOffset: offset, outFeatures: part.out, bias: part.bias))
+            offset += part.out
+        }
+        self.layers = layers
+        self.storage = storage
+    }
+
+    var width: Int { storage.rows }
+
+    /// `[rows, width]`: every layer's output, adapters included, in column blocks.
+    func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
+        let width = self.width, k = storage.columns
+        return [Float](unsafeUninitializedCapacity: rows * width) { y, n in
+            x.withUnsafeBufferPointer { x in
+                storage.data.withUnsafeBufferPointer { w in
+                    BLAS.gemmTransposedB(m: rows, n: width, k: k, a: x.baseAddress!, lda: k,
+                                         b: w.baseAddress!, ldb: k, c: y.baseAddress!, ldc: width)
+                }
+                for layer in layers where layer.bias != nil {
+                    layer.addBias(rows: rows, into: y.baseAddress! + layer.rowOffset, ldy: width)
+                }
+                for layer in layers where layer.adapter != nil {
+                    layer.addAdapter(x.baseAddress!, rows: rows, into: y.baseAddress! + layer.rowOffset, ldy: width)
+                }
+            }
+            n = rows * width
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import PthReader
+
+extension TransformerModel {
+    /// Opens a checkpoint and builds the model.
+    ///
+    /// `configuration` `nil` uses the `config.json` belonging to the checkpoint (`ModelConfiguration.discovered`),
+    /// if any; `overrides` then replace single fields; the rest comes from the shapes and the family's defaults.
+    public static func load(path: String, configuration: ModelConfiguration? = nil, overrides: ModelConfiguration = ModelConfiguration(),
+                            adapters: [String: LoRAPair] = [:], mode: AdapterMode = .unmerged) throws -> TransformerModel {
+        let checkpoint = try Checkpoint.open(path: path)
+        let file = try configuration ?? ModelConfiguration.discovered(for: checkpoint) ?? ModelConfiguration()
+        return try load(checkpoint, configuration: file.overridden(by: overrides), adapters: adapters, mode: mode)
+    }
+
+    /// Builds the model from a checkpoint's tensors, applying `adapters` (keyed by module path) as `mode` says.
+    ///
+    /// Strict: every tensor of the model's state dict must be used, every adapter must find its layer.
+    public static func load(_ checkpoint: Checkpoint, configuration given: ModelConfiguration = ModelConfiguration(),
+                            adapters: [String: LoRAPair] = [:], mode: AdapterMode = .unmerged) throws -> TransformerModel {
+        let (architecture, prefix) = try detect(checkpoint, modelType: given.modelType)
+        let loader = WeightLoader(checkpoint: checkpoint, prefix: prefix)
+        var resolver = ConfigurationResolver(given: given, architecture: architecture, loader: loader)
+        let config = try resolver.resolve()
+        var builder = ModelBuilder(architecture: architecture, config: config, given: given, loader: loader, adapters: adapters, mode: mode)
+        let naming = architecture.naming
+        let embeddingName = ConfigurationResolver.embeddingName(naming, loader: loader)
+        let embedding = try loader.take(embeddingName + ".weight", shape: [config.vocabSize, config.hiddenSize])
+        let blocks = try (0..<config.layerCount).map { try builder.block($0) }
+        let finalNorm = RMSNorm(weight: try loader.take(naming.finalNorm + ".weight", shape: [config.hiddenSize]), eps: config.normEps)
+        let head = try builder.head(embedding: embedding, embeddingName: embeddingName)
+        try loader.finish()
+        try builder.checkAllAdaptersUsed()
+        let (frequencies, scaling) = try config.ropeScaling?.inverseFrequencies(headDim: config.headDim, theta: config.ropeTheta)
+            ?? (RopeScaling.defaultInverseFrequencies(headDim: config.headDim, theta: config.ropeTheta), 1)
+        let rope = RotaryEmbedding(headDim: config.headDim, frequencies: frequencies, attentionScaling: scaling, style: naming.rotary)
+        return TransformerModel(configuration: config, architecture: architecture, linearModulePaths: builder.linearPaths, weightDType: loader.dominantDType,
+                                isMixtureOfExperts: builder.anyMixture, embedding: embedding, blocks: blocks, finalNorm: finalNorm, head: head, rope: rope)
+    }
+
+    /// Finds the model's state dict (`StateDictLocator`: a training checkpoint's `model.`, a `module.` /
+    /// `_orig_mod.` wrapper) and the first family of `Architecture.all` that matches it and `modelType`.
+    static func detect(_ checkpoint: Checkpoint, modelType: String?) throws -> (Architecture, String) {
+        let located = StateDictLocator.prefix(of: checkpoint)
+        for prefix in Set([located, ""]).sorted(by: { $0.count > $1.count }) {
+            let has = { (name: String) in checkpoint.tensor(named: prefix + name) != nil }
+            if let architecture = Architecture.all.first(where: { $0.matches(modelType: modelType, has: has) }) {
+                return (architecture, prefix)
+            }
+            if let modelType, Architecture.all.contains(where: { $0.matches(modelType: nil, has: has) || $0.modelTypes.contains(modelType) }) {
+                let families = Architecture.all.filter { $0.modelTypes.contains(modelType) }.map(\.name)
+                throw InferenceError.unknownArchitecture(path: checkpoint.path, sample: [
+                    families.isEmpty ? "config.json model_type '\(modelType)' is not a supported family (supported: \(Set(Architecture.all.flatMap(\.modelTypes)).sorted().joined(separator: ", ")))"
+                        : "config.json model_type '\(modelType)' (\(families.joined(separator: "/"))) does not fit these tensor names"])
+            }
+        }
+        throw InferenceError.unknownArchitecture(path: checkpoint.path, sample: Array(checkpoint.tensors.prefix(4).map(\.name)))
+    }
+}
