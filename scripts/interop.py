@@ -400,6 +400,10 @@ def main() -> int:
             return f"{len(tied)} tensors equal torch's .half(); " + check_sharing_kept(tied, got)
 
         r.check("convert tied_f32.pth --dtype float16 -> tied_f16.pth", dtype_check)
+
+        # ---- adapter algebra (DoRA, modules_to_save, embeddings, combine, extract, conversion, unmerge)
+        import interop_algebra
+        interop_algebra.run_checks(r, shared, work, CheckFailed)
     finally:
         if args.keep:
             print(f"outputs kept in {work}")

@@ -59,7 +59,11 @@ struct LogitsCommand: ParsableCommand {
         let checkpoint = try Checkpoint.open(path: model)
         let configuration = try modelOptions.configuration(for: checkpoint)
         var pairs: [String: LoRAPair] = [:]
-        if let lora { pairs = try LoRAAdapter.load(path: lora).bind(to: checkpoint).pairs }
+        if let lora {
+            let bound = try LoRAAdapter.load(path: lora).bind(to: checkpoint)
+            try bound.requirePlainLoRAForward()
+            pairs = bound.pairs
+        }
         let network = try TransformerModel.load(checkpoint, configuration: configuration, adapters: pairs, mode: .unmerged)
         ModelOptions.reportAssumptions(network.configuration)
         if json { try Output.printJSON(["configuration": network.configuration]) }

@@ -11,7 +11,9 @@ struct MergeCommand: JSONReporting {
         discussion: """
         ADAPTER is a MiniMind adapter (*.lora.A.weight / *.lora.B.weight, scale 1) or a PEFT adapter \
         directory or file (scale lora_alpha/r, or lora_alpha/sqrt(r) with rsLoRA). Every adapter key must \
-        fit a Linear of the base; otherwise nothing is written. The output is written to a temporary file \
+        fit a Linear of the base; otherwise nothing is written. DoRA adapters (use_dora) merge as PEFT \
+        does: each output row of W + s·B·A is rescaled to its magnitude; embedding adapters (lora_embedding_A/B) \
+        add (B·A)ᵀ; modules_to_save tensors replace the base ones. The output is written to a temporary file \
         and renamed when complete.
         """
     )
@@ -24,7 +26,9 @@ struct MergeCommand: JSONReporting {
 
     @OptionGroup var output: OutputOptions
 
-    @Option(help: "Multiply the adapter's own scale by this factor.")
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Multiply the adapter's own scale by this factor; negative values subtract (`--scale -1` undoes a merge).",
+                               valueName: "factor"))
     var scale: Float = 1
 
     func validate() throws {
@@ -44,7 +48,11 @@ struct MergeCommand: JSONReporting {
         try output.prepare(notOver: [base, adapter])
         let baseCheckpoint = try Checkpoint.open(path: base)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)
+        _ = try bound.scaled(by: scale) // DoRA and modules_to_save refuse a scale other than 1 before anything is written
         let rewriter = try CheckpointRewriter(source: baseCheckpoint, adapter: bound, multiplier: scale, outputDType: output.outputDType)
         try output.write(rewriter, label: "merging", for: self, merging: true) { "merged \($0.mergedTensors.count) adapter layers into" }
+        if scale < 0 {
+            UnmergeCommand.report(try UnmergeAccuracy.bound(merged: baseCheckpoint, adapter: bound.scaled(by: -scale), outputDType: try output.outputDType))
+        }
     }
 }

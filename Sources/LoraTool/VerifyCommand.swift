@@ -54,7 +54,9 @@ struct VerifyCommand: JSONReporting {
         BLASRuntime.reexecWithFasterKernelsIfNeeded()
         let baseCheckpoint = try Checkpoint.open(path: base)
         let configuration = try modelOptions.configuration(for: baseCheckpoint)
-        let pairs = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint).pairs
+        let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)
+        try bound.requirePlainLoRAForward()
+        let pairs = bound.pairs
         let mergedCheckpoint = try merged.map { try Checkpoint.open(path: $0) }
         let tokens = try tokenOptions.resolve(modelPath: base)
         let result = try MergeVerifier.verify(base: baseCheckpoint, adapters: pairs, merged: mergedCheckpoint, tokens: tokens,

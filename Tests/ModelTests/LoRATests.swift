@@ -135,11 +135,11 @@ import TestSupport
         #expect(ranks["model.layers.0.self_attn.k_proj"] == 8)
     }
 
-    @Test func doraIsRefused() throws {
+    @Test func doraWithoutMagnitudesIsRefused() throws {
         let path = try Self.peftVariant { $0["use_dora"] = true }
         #expect { try LoRAAdapter.load(path: path) } throws: { error in
-            guard case LoRAError.unsupported(_, let feature) = error else { return false }
-            return feature.contains("DoRA")
+            guard case LoRAError.badConfig(_, let reason) = error else { return false }
+            return reason.contains("lora_magnitude_vector")
         }
     }
 
@@ -241,7 +241,7 @@ import TestSupport
         for layer in bound.layers {
             let merged = try layer.mergedWeight(from: base)
             let original = try base.floats(of: layer.weight)
-            let delta = layer.pair.delta().data
+            let delta = try #require(layer.delta.lowRankDelta()).data
             let refEntry = try #require(ref.tensor(named: layer.weightName))
             #expect(refEntry.dtype == .float16)
             let expected = try ref.floats(of: refEntry)

@@ -1,6 +1,6 @@
 import PthReader
 
-/// One adapter pair fitted to a base Linear.
+/// One adapter delta fitted to a base tensor.
 public struct BoundLoRA: Sendable {
     /// The base module path relative to the model (`layers.0.attention.wq`).
     public var module: String
@@ -8,14 +8,20 @@ public struct BoundLoRA: Sendable {
     public var weightName: String
     /// The base weight's entry (dtype and shape).
     public var weight: TensorEntry
-    public var pair: LoRAPair
-    /// Whether the base weight is stored `[in, out]` (PEFT `fan_in_fan_out`, GPT-2 Conv1D).
-    public var transposed: Bool
+    /// What the adapter does to that tensor.
+    public var delta: AdapterDelta
 
-    /// Reads the base weight as float32, adds `scale · B·A` in float32, and returns it (not rounded).
-    public func mergedWeight(from base: Checkpoint) throws -> [Float] {
+    public init(module: String, weightName: String, weight: TensorEntry, delta: AdapterDelta) {
+        self.module = module
+        self.weightName = weightName
+        self.weight = weight
+        self.delta = delta
+    }
+
+    /// Reads the base weight as float32, applies the delta in float32, and returns it (not rounded).
+    public func mergedWeight(from base: Checkpoint, multiplier: Float = 1) throws -> [Float] {
         var w = try base.floats(of: weight)
-        try pair.merge(into: &w, transposed: transposed, module: module)
+        try delta.scaled(by: multiplier, module: module).apply(to: &w, module: module)
         return w
     }
 }
@@ -24,15 +30,46 @@ public struct BoundLoRA: Sendable {
 public struct BoundAdapter: Sendable {
     public let adapterPath: String
     public let basePath: String
-    /// Fitted pairs in the base model's module order.
+    /// Fitted deltas in the base model's module order.
     public let layers: [BoundLoRA]
 
-    /// Pairs keyed by base module path.
-    public var pairs: [String: LoRAPair] {
-        Dictionary(layers.map { ($0.module, $0.pair) }, uniquingKeysWith: { a, _ in a })
+    public init(adapterPath: String, basePath: String, layers: [BoundLoRA]) {
+        self.adapterPath = adapterPath
+        self.basePath = basePath
+        self.layers = layers
     }
 
-    /// The fitted pair whose base weight has this full tensor name.
+    /// Plain Linear LoRA pairs keyed by base module path (what the unmerged forward runs).
+    public var pairs: [String: LoRAPair] {
+        var out: [String: LoRAPair] = [:]
+        for l in layers { if case .lora(let p, .linear) = l.delta, out[l.module] == nil { out[l.module] = p } }
+        return out
+    }
+
+    /// Deltas keyed by the base tensor name.
+    public var deltas: [String: AdapterDelta] {
+        Dictionary(layers.map { ($0.weightName, $0.delta) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The layers that are not plain Linear LoRA (DoRA, embedding adapters, `modules_to_save`).
+    public var nonLinearLoRALayers: [BoundLoRA] {
+        layers.filter { if case .lora(_, .linear) = $0.delta { return false } else { return true } }
+    }
+
+    /// Throws `LoRAError.unsupported` naming the first layer the unmerged forward cannot run yet.
+    public func requirePlainLoRAForward() throws {
+        if let layer = nonLinearLoRALayers.first {
+            throw LoRAError.unsupported(path: adapterPath, feature: "\(layer.module) is a \(layer.delta.kindName) layer; the unmerged forward pass runs plain Linear LoRA only")
+        }
+    }
+
+    /// The same adapter with every delta's scale multiplied by `factor` (throws for DoRA / replacements unless 1).
+    public func scaled(by factor: Float) throws -> BoundAdapter {
+        BoundAdapter(adapterPath: adapterPath, basePath: basePath,
+                     layers: try layers.map { var l = $0; l.delta = try l.delta.scaled(by: factor, module: l.module); return l })
+    }
+
+    /// The fitted delta whose base weight has this full tensor name.
     public func layer(weightName: String) -> BoundLoRA? {
         layers.first { $0.weightName == weightName }
     }
@@ -66,42 +103,71 @@ extension LoRAAdapter {
                 problems.append(.noSuchModule(key: bKey))
                 continue
             }
-            // A Conv1D (`fan_in_fan_out`) weight [in, out] with bias [out] is not inferred as a Linear; accept any 2-D weight then.
-            let isConv1D: Bool
-            if transposed, case .generic(let params) = module.kind {
-                isConv1D = Set(params.map(\.name)).isSubset(of: ["weight", "bias"]) && params.first { $0.name == "weight" }?.shape.count == 2
-            } else {
-                isConv1D = false
-            }
-            guard module.kind.isLinear || isConv1D, let weight = module.parameter("weight"), weight.shape.count == 2 else {
-                problems.append(.notLinear(key: aKey, kind: module.summary))
-                continue
-            }
-            // The torch weight is [out, in]; with fan_in_fan_out it is stored [in, out].
-            let nOut = transposed ? weight.shape[1] : weight.shape[0]
-            let nIn = transposed ? weight.shape[0] : weight.shape[1]
-            let r = entry.configRank ?? (a.shape.first ?? 0)
-            var fits = true
-            if a.shape != [r, nIn] {
-                problems.append(.shape(key: aKey, shape: a.shape, expected: "[\(r), \(nIn)] for \(module.path) [\(nOut), \(nIn)]"))
-                fits = false
-            }
-            if b.shape != [nOut, r] {
-                problems.append(.shape(key: bKey, shape: b.shape, expected: "[\(nOut), \(r)] for \(module.path) [\(nOut), \(nIn)]"))
-                fits = false
-            }
-            if fits, let pair = entry.pair {
-                bound.append(BoundLoRA(module: module.path, weightName: weight.name, weight: weight, pair: pair, transposed: transposed))
+            if let layer = bindLowRank(entry, a: a, b: b, module: module, aKey: aKey, bKey: bKey, transposed: transposed, problems: &problems) {
+                bound.append(layer)
             }
         }
-        if entries.isEmpty && problems.isEmpty {
+        for r in replacements {
+            guard let module = tree.module(at: r.module), let parameter = module.parameter(r.parameter) else {
+                problems.append(.noSuchModule(key: r.key))
+                continue
+            }
+            guard parameter.shape == r.tensor.shape else {
+                problems.append(.shape(key: r.key, shape: r.tensor.shape, expected: "\(parameter.shape) like \(parameter.name) (modules_to_save replaces it)"))
+                continue
+            }
+            bound.append(BoundLoRA(module: module.path, weightName: parameter.name, weight: parameter, delta: .replacement(r.tensor)))
+        }
+        if entries.isEmpty && replacements.isEmpty && problems.isEmpty {
             throw LoRAError.notAnAdapter(path: path, reason: "no LoRA pairs")
         }
         if !problems.isEmpty {
             throw LoRAError.mismatch(adapter: path, base: basePath, problems: problems)
         }
         let order = Dictionary(tree.allModules.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { a, _ in a })
-        bound.sort { (order[$0.module] ?? 0) < (order[$1.module] ?? 0) }
-        return BoundAdapter(adapterPath: path, basePath: basePath, layers: bound)
+        let sorted = bound.enumerated().sorted { (order[$0.element.module] ?? 0, $0.offset) < (order[$1.element.module] ?? 0, $1.offset) }
+        return BoundAdapter(adapterPath: path, basePath: basePath, layers: sorted.map(\.element))
+    }
+}
+
+extension LoRAAdapter {
+    /// Fits one A/B entry (and its DoRA magnitude) to a Linear, a Conv1D or an embedding; records problems.
+    func bindLowRank(_ entry: Entry, a: Tensor, b: Tensor, module: Module, aKey: String, bKey: String, transposed: Bool,
+                     problems: inout [BindingProblem]) -> BoundLoRA? {
+        // A Conv1D (`fan_in_fan_out`) weight [in, out] with bias [out] is not inferred as a Linear; accept any 2-D weight then.
+        let isConv1D: Bool
+        if transposed, case .generic(let params) = module.kind {
+            isConv1D = Set(params.map(\.name)).isSubset(of: ["weight", "bias"]) && params.first { $0.name == "weight" }?.shape.count == 2
+        } else {
+            isConv1D = false
+        }
+        var isEmbedding = false
+        if case .embedding = module.kind { isEmbedding = true }
+        let fits = entry.isEmbedding ? isEmbedding : (module.kind.isLinear || isConv1D)
+        guard fits, let weight = module.parameter("weight"), weight.shape.count == 2 else {
+            problems.append(.notLinear(key: aKey, kind: module.summary + (entry.isEmbedding ? " (lora_embedding keys need an Embedding)" : "")))
+            return nil
+        }
+        let layout: AdapterDelta.WeightLayout = isEmbedding ? .embedding : (transposed ? .conv1D : .linear)
+        // The torch weight is [out, in]; with fan_in_fan_out it is stored [in, out]; an embedding [count, dim] has out = dim.
+        let nOut = layout.isTransposed ? weight.shape[1] : weight.shape[0]
+        let nIn = layout.isTransposed ? weight.shape[0] : weight.shape[1]
+        let r = entry.configRank ?? (a.shape.first ?? 0)
+        var ok = true
+        if a.shape != [r, nIn] {
+            problems.append(.shape(key: aKey, shape: a.shape, expected: "[\(r), \(nIn)] for \(module.path) \(weight.shape)"))
+            ok = false
+        }
+        if b.shape != [nOut, r] {
+            problems.append(.shape(key: bKey, shape: b.shape, expected: "[\(nOut), \(r)] for \(module.path) \(weight.shape)"))
+            ok = false
+        }
+        if let m = entry.magnitude, m.count != nOut || m.shape.count != 1 {
+            problems.append(.shape(key: entry.magnitudeKey ?? entry.module, shape: m.shape, expected: "[\(nOut)] (one magnitude per output feature of \(module.path))"))
+            ok = false
+        }
+        guard ok, let pair = entry.pair else { return nil }
+        let delta: AdapterDelta = entry.magnitude.map { .dora(pair, magnitude: $0.data, layout: layout) } ?? .lora(pair, layout: layout)
+        return BoundLoRA(module: module.path, weightName: weight.name, weight: weight, delta: delta)
     }
 }

@@ -24,8 +24,14 @@ public struct LoRAAdapter: Sendable {
         public var scale: Float
         /// The rank `adapter_config.json` gives this module (PEFT only), checked against A and B.
         public var configRank: Int?
+        /// DoRA's `lora_magnitude_vector` (one value per output feature), when present.
+        public var magnitude: Tensor?
+        public var magnitudeKey: String?
+        /// Whether the keys were PEFT's `lora_embedding_A` / `lora_embedding_B` (an `nn.Embedding` target).
+        public var isEmbedding: Bool
 
-        public init(module: String, aKey: String? = nil, bKey: String? = nil, a: Tensor? = nil, b: Tensor? = nil, scale: Float, configRank: Int? = nil) {
+        public init(module: String, aKey: String? = nil, bKey: String? = nil, a: Tensor? = nil, b: Tensor? = nil, scale: Float, configRank: Int? = nil,
+                    magnitude: Tensor? = nil, magnitudeKey: String? = nil, isEmbedding: Bool = false) {
             self.module = module
             self.aKey = aKey
             self.bKey = bKey
@@ -33,6 +39,9 @@ public struct LoRAAdapter: Sendable {
             self.b = b
             self.scale = scale
             self.configRank = configRank
+            self.magnitude = magnitude
+            self.magnitudeKey = magnitudeKey
+            self.isEmbedding = isEmbedding
         }
 
         /// The complete pair, when both halves are present and agree on the rank.
@@ -48,8 +57,25 @@ public struct LoRAAdapter: Sendable {
     public let config: PEFTAdapterConfig?
     /// Adapted modules in first-appearance order.
     public let entries: [Entry]
+    /// Full tensors that replace base ones (PEFT `modules_to_save`), in file order.
+    public let replacements: [Replacement]
     /// Keys that are not LoRA A/B weights (reported by `bind`).
     public let strayKeys: [String]
+
+    /// One `modules_to_save` tensor: `parameter` of `module` is replaced by `tensor`.
+    public struct Replacement: Sendable {
+        public var key: String
+        public var module: String
+        public var parameter: String
+        public var tensor: Tensor
+
+        public init(key: String, module: String, parameter: String, tensor: Tensor) {
+            self.key = key
+            self.module = module
+            self.parameter = parameter
+            self.tensor = tensor
+        }
+    }
 
     /// An adapter built in memory from complete pairs (for tests and programmatic use).
     public init(path: String, format: Format = .minimind, pairs: [(module: String, pair: LoRAPair)]) {
@@ -60,15 +86,17 @@ public struct LoRAAdapter: Sendable {
             Entry(module: $0.module, aKey: $0.module + ".lora.A.weight", bKey: $0.module + ".lora.B.weight",
                   a: $0.pair.a, b: $0.pair.b, scale: $0.pair.scale, configRank: nil)
         }
+        self.replacements = []
         self.strayKeys = []
     }
 
     /// An adapter from parsed entries (possibly incomplete, for tests of binding errors).
-    public init(path: String, format: Format, config: PEFTAdapterConfig?, entries: [Entry], strayKeys: [String]) {
+    public init(path: String, format: Format, config: PEFTAdapterConfig?, entries: [Entry], replacements: [Replacement] = [], strayKeys: [String]) {
         self.path = path
         self.format = format
         self.config = config
         self.entries = entries
+        self.replacements = replacements
         self.strayKeys = strayKeys
     }
 
@@ -82,9 +110,10 @@ public struct LoRAAdapter: Sendable {
     /// Module paths in the adapter's order.
     public var modules: [String] { entries.map(\.module) }
 
-    /// Elements in all A and B matrices.
+    /// Elements in all A and B matrices, magnitude vectors and replacement tensors.
     public var parameterCount: Int {
-        entries.reduce(0) { $0 + ($1.a?.count ?? 0) + ($1.b?.count ?? 0) }
+        entries.reduce(0) { $0 + ($1.a?.count ?? 0) + ($1.b?.count ?? 0) + ($1.magnitude?.count ?? 0) }
+            + replacements.reduce(0) { $0 + $1.tensor.count }
     }
 
     // MARK: - Loading
@@ -150,68 +179,7 @@ public struct LoRAAdapter: Sendable {
         return LoRAAdapter(path: checkpoint.path, format: .minimind, config: nil, entries: order.map { byModule[$0]! }, strayKeys: stray)
     }
 
-    private static func loadPEFT(_ checkpoint: Checkpoint) throws -> LoRAAdapter {
-        let path = checkpoint.path
-        var configData = checkpoint.adapterConfigJSON
-        var configPath = path
-        if configData == nil {
-            let beside = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("adapter_config.json")
-            configData = try? Data(contentsOf: beside)
-            configPath = beside.path
-        }
-        guard let data = configData else {
-            throw LoRAError.badConfig(path: path, reason: "PEFT-style keys but no adapter_config.json beside them; its r and lora_alpha decide the scale")
-        }
-        let config: PEFTAdapterConfig
-        do {
-            config = try JSONDecoder().decode(PEFTAdapterConfig.self, from: data)
-        } catch {
-            throw LoRAError.badConfig(path: configPath, reason: "cannot decode: \(error)")
-        }
-        if let type = config.peftType, type.uppercased() != "LORA" {
-            throw LoRAError.unsupported(path: path, feature: "peft_type \(type) (only LORA adapters merge here)")
-        }
-        if config.useDora || checkpoint.tensors.contains(where: { $0.name.contains("lora_magnitude_vector") }) {
-            throw LoRAError.unsupported(path: path, feature: "DoRA (use_dora / lora_magnitude_vector): its merge renormalises weight columns, which this tool does not implement")
-        }
-        if config.loraBias || checkpoint.tensors.contains(where: { $0.name.hasSuffix(".lora_B.bias") || $0.name.contains(".lora_B.") && $0.name.hasSuffix(".bias") }) {
-            throw LoRAError.unsupported(path: path, feature: "lora_bias (a bias on lora_B)")
-        }
-        if let emb = checkpoint.tensors.first(where: { $0.name.contains("lora_embedding_") }) {
-            throw LoRAError.unsupported(path: path, feature: "adapters on embeddings (\(emb.name)); only Linear layers are supported")
-        }
-        guard config.r > 0 else { throw LoRAError.badConfig(path: configPath, reason: "r must be positive, got \(config.r)") }
-        for (k, v) in config.rankPattern where v <= 0 {
-            throw LoRAError.badConfig(path: configPath, reason: "rank_pattern[\(k)] must be positive, got \(v)")
-        }
-        let rankOrder = orderedKeys(of: "rank_pattern", in: data) ?? config.rankPattern.keys.sorted()
-        let alphaOrder = orderedKeys(of: "alpha_pattern", in: data) ?? config.alphaPattern.keys.sorted()
-
-        let keyPattern = try! NSRegularExpression(pattern: #"^(.*)\.lora_(A|B)(\.[^.]+)?\.weight$"#)
-        var order: [String] = []
-        var byModule: [String: Entry] = [:]
-        var stray: [String] = []
-        for t in checkpoint.tensors {
-            let key = t.name.hasPrefix(peftPrefix) ? String(t.name.dropFirst(peftPrefix.count)) : t.name
-            guard let m = keyPattern.firstMatch(in: key, range: NSRange(key.startIndex..., in: key)),
-                  let moduleRange = Range(m.range(at: 1), in: key), let halfRange = Range(m.range(at: 2), in: key) else {
-                stray.append(t.name)
-                continue
-            }
-            let module = String(key[moduleRange])
-            let tensor = try readTensor(checkpoint, t)
-            if byModule[module] == nil {
-                order.append(module)
-                byModule[module] = Entry(module: module,
-                                         scale: config.scale(for: module, rankOrder: rankOrder, alphaOrder: alphaOrder),
-                                         configRank: config.rank(for: module, patternOrder: rankOrder))
-            }
-            if key[halfRange] == "A" { byModule[module]!.a = tensor; byModule[module]!.aKey = t.name } else { byModule[module]!.b = tensor; byModule[module]!.bKey = t.name }
-        }
-        return LoRAAdapter(path: path, format: .peft, config: config, entries: order.map { byModule[$0]! }, strayKeys: stray)
-    }
-
-    private static func readTensor(_ checkpoint: Checkpoint, _ t: TensorEntry) throws -> Tensor {
+    static func readTensor(_ checkpoint: Checkpoint, _ t: TensorEntry) throws -> Tensor {
         guard t.dtype.isFloatingPoint else {
             throw LoRAError.notAnAdapter(path: checkpoint.path, reason: "\(t.name) is \(t.dtype.rawValue), LoRA weights are floating point")
         }

@@ -14,6 +14,8 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
     case noTargets(path: String, selector: TargetSelector, linears: [String])
     /// A LoRA rank that is not positive.
     case badRank(path: String, rank: Int)
+    /// A delta that cannot be scaled, negated or removed (DoRA, `modules_to_save`).
+    case notScalable(module: String, kind: String, reason: String)
 
     /// How many problems a message lists before "and N more".
     public static let listLimit = 8
@@ -38,6 +40,8 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
             return "\(path): no Linear module matches the selection \(selector.description) (\(available))"
         case .badRank(let path, let rank):
             return "\(path): LoRA rank \(rank) is not a positive integer"
+        case .notScalable(let module, let kind, let reason):
+            return "\(module): a \(kind) layer cannot be scaled, negated or unmerged: \(reason)"
         }
     }
 }

@@ -16,6 +16,8 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
     /// PEFT's `lora_bias` (a bias on B): not supported.
     public var loraBias: Bool
     public var baseModelNameOrPath: String?
+    /// `modules_to_save`: modules whose full tensors the adapter stores and that replace the base ones.
+    public var modulesToSave: [String]?
 
     /// `target_modules`: a list of names, or one regular expression.
     public enum TargetModules: Codable, Sendable, Equatable {
@@ -48,6 +50,7 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
         case targetModules = "target_modules"
         case loraBias = "lora_bias"
         case baseModelNameOrPath = "base_model_name_or_path"
+        case modulesToSave = "modules_to_save"
     }
 
     public init(r: Int = 8, loraAlpha: Double = 8, useRslora: Bool = false, useDora: Bool = false, fanInFanOut: Bool = false,
@@ -63,6 +66,7 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
         self.targetModules = targetModules
         self.loraBias = false
         self.baseModelNameOrPath = nil
+        self.modulesToSave = nil
     }
 
     public init(from decoder: Decoder) throws {
@@ -78,6 +82,7 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
         targetModules = try c.decodeIfPresent(TargetModules.self, forKey: .targetModules)
         loraBias = try c.decodeIfPresent(Bool.self, forKey: .loraBias) ?? false
         baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
+        modulesToSave = try c.decodeIfPresent([String].self, forKey: .modulesToSave)
     }
 
     /// PEFT's `get_pattern_key`: the first pattern key `k` (in the file's order) such that the

@@ -12,7 +12,7 @@ import PthReader
 public struct CheckpointRewriter {
     public let source: Checkpoint
     public let adapter: BoundAdapter?
-    /// Multiplies every pair's own scale (1 keeps MiniMind's 1 and PEFT's alpha/r).
+    /// Multiplies every low-rank delta's own scale (1 keeps MiniMind's 1 and PEFT's alpha/r; DoRA and `modules_to_save` only accept 1).
     public var multiplier: Float = 1
     /// New dtype for floating-point tensors; nil keeps each tensor's dtype.
     public var outputDType: DType?
@@ -78,9 +78,7 @@ public struct CheckpointRewriter {
                 throw MergeError.internalInconsistency("no source tensor named \(out.name)")
             }
             if let layer = layers[out.name] {
-                var pair = layer
-                pair.pair.scale *= multiplier
-                let values = try pair.mergedWeight(from: source)
+                let values = try layer.mergedWeight(from: source, multiplier: multiplier)
                 try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: original) })
                 mergedNames.append(out.name)
                 return Self.encode(values, as: out.dtype)

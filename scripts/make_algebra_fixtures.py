@@ -1,0 +1,109 @@
+"""PEFT adapters beyond plain LoRA, written by real PEFT 0.21.2, for loratool's adapter algebra.
+
+Called from make_fixtures.py (`make_algebra(out)`); writes Tests/Fixtures/algebra/:
+
+* base/            config.json + model.safetensors: a later-MiniMind model (Llama names), hidden 32,
+                   2 layers, 4 heads / 2 kv heads, vocab 64, float32, lm_head NOT tied (so a
+                   modules_to_save head or an embedding adapter changes one tensor only).
+* dora/            PEFT adapter with use_dora=True (r 4, alpha 8) on q/v/o_proj and down_proj,
+                   B and the magnitude vectors randomised as training would leave them.
+* mts/             plain LoRA (r 4, alpha 8, q_proj/k_proj) with modules_to_save
+                   ["lm_head", "post_attention_layernorm"], the saved copies perturbed.
+* emb/             LoRA on embed_tokens (lora_embedding_A/B) and o_proj (r 4, alpha 4, rsLoRA off).
+* X.merged.safetensors   PEFT's merge_and_unload() of base + X, float32 (the reference merge); only
+                   the tensors it changed (every other tensor equals base/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import torch
+
+import minimind_ref as ref
+
+CONFIG = dict(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=64, max_seq_len=32)
+
+
+def base_model() -> ref.MiniMindForCausalLM:
+    torch.manual_seed(1201)
+    model = ref.MiniMindForCausalLM(ref.MiniMindConfig(**CONFIG))
+    with torch.no_grad():
+        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())  # untie
+        model.lm_head.weight.normal_(0, 0.2)
+        for name, p in model.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1.0 + 0.1 * torch.randn_like(p))
+    return model.eval()
+
+
+def hf_config() -> dict:
+    cfg = ref.MiniMindConfig(**CONFIG)
+    return {"hidden_size": cfg.dim, "num_hidden_layers": cfg.n_layers, "num_attention_heads": cfg.n_heads,
+            "num_key_value_heads": cfg.n_kv_heads, "vocab_size": cfg.vocab_size,
+            "intermediate_size": cfg.resolved_hidden_dim(), "rms_norm_eps": cfg.norm_eps,
+            "rope_theta": cfg.rope_theta, "tie_word_embeddings": False, "model_type": "minimind"}
+
+
+def save_state(sd: dict, path: str) -> None:
+    from safetensors.torch import save_file
+    save_file({k: v.detach().contiguous().clone() for k, v in sd.items()}, path, metadata={"format": "pt"})
+
+
+def tidy_adapter_dir(d: str) -> None:
+    """Drops PEFT's generated README (it names library versions and dates) to keep reruns identical."""
+    readme = os.path.join(d, "README.md")
+    if os.path.exists(readme):
+        os.remove(readme)
+    cfg_path = os.path.join(d, "adapter_config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    for key in ("target_modules", "modules_to_save"):
+        if isinstance(cfg.get(key), list):
+            cfg[key] = sorted(cfg[key])
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+
+
+def make_variant(out: str, name: str, seed: int, **lora_kwargs) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    model = base_model()
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(model, LoraConfig(lora_dropout=0.0, **lora_kwargs))
+    with torch.no_grad():
+        for pname, p in peft_model.named_parameters():
+            if "lora_B" in pname or "lora_embedding_B" in pname:
+                p.normal_(0, 0.1)
+            elif "lora_embedding_A" in pname:
+                p.normal_(0, 0.3)
+            elif "lora_magnitude_vector" in pname:
+                p.mul_(1.0 + 0.1 * torch.randn_like(p))
+            elif "modules_to_save" in pname:
+                p.add_(0.05 * torch.randn_like(p))
+    d = os.path.join(out, name)
+    if os.path.exists(d):
+        shutil.rmtree(d)
+    peft_model.save_pretrained(d)
+    tidy_adapter_dir(d)
+    merged = peft_model.merge_and_unload().state_dict()
+    base = base_model().state_dict()
+    changed = {k: v for k, v in merged.items() if not torch.equal(v, base[k])}
+    save_state(changed, os.path.join(out, name + ".merged.safetensors"))
+
+
+def make_algebra(out: str) -> None:
+    d = os.path.join(out, "algebra")
+    os.makedirs(os.path.join(d, "base"), exist_ok=True)
+    save_state(base_model().state_dict(), os.path.join(d, "base", "model.safetensors"))
+    with open(os.path.join(d, "base", "config.json"), "w") as f:
+        json.dump(hf_config(), f, indent=2, sort_keys=True)
+        f.write("\n")
+    make_variant(d, "dora", 1202, r=4, lora_alpha=8, use_dora=True,
+                 target_modules=["q_proj", "v_proj", "o_proj", "down_proj"])
+    make_variant(d, "mts", 1203, r=4, lora_alpha=8, target_modules=["q_proj", "k_proj"],
+                 modules_to_save=["lm_head", "post_attention_layernorm"])
+    make_variant(d, "emb", 1204, r=4, lora_alpha=4, target_modules=["embed_tokens", "o_proj"])
