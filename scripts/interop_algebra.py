@@ -84,3 +84,60 @@ def run_checks(r, shared: str, work: str, failure: type) -> None:
             return f"{changed} tensors changed by PEFT, max rel diff {worst:.2g}"
 
         r.check(f"merge PEFT {variant} adapter == PEFT merge_and_unload", merge_check)
+
+    # ---- signed scales and unmerge
+    def f16_step(x: torch.Tensor) -> torch.Tensor:
+        x = x.float().abs()
+        return torch.where(x < 2 ** -14, torch.full_like(x, 2.0 ** -24),
+                           2.0 ** (torch.floor(torch.log2(x.clamp(min=2 ** -30))) - 10))
+
+    def negative_scale_check():
+        hf = os.path.join(shared, "hf_tiny_peft")
+        r.run("merge", os.path.join(hf, "base.pth"), os.path.join(hf, "adapter"), "--scale", "-1", "-o", out("neg.safetensors"))
+        got = load_st(out("neg.safetensors"))
+        base_sd = torch.load(os.path.join(hf, "base.pth"), weights_only=True)
+        adapter = load_st(os.path.join(hf, "adapter", "adapter_model.safetensors"))
+        cfg = json.load(open(os.path.join(hf, "adapter", "adapter_config.json")))
+        scale = cfg["lora_alpha"] / cfg["r"]
+        worst, n = 0.0, 0
+        for key, a in adapter.items():
+            if ".lora_A." not in key:
+                continue
+            module = key[len("base_model.model."):].split(".lora_A.")[0]
+            b = adapter[key.replace(".lora_A.", ".lora_B.")]
+            want = base_sd[module + ".weight"].float() - scale * (b.float() @ a.float())
+            worst = max(worst, max_rel(got[module + ".weight"], want))
+            n += 1
+        if worst > 1e-5:
+            raise CheckFailed(f"max relative difference {worst:.3g} from torch's W - s*B@A")
+        return f"{n} weights equal torch's W - {scale:g}*B@A (max rel {worst:.2g})"
+
+    r.check("merge --scale -1 (value as its own argument) == W - s*B@A", negative_scale_check)
+
+    def unmerge_check():
+        v1 = os.path.join(shared, "v1_tiny")
+        r.run("merge", os.path.join(v1, "base.pth"), os.path.join(v1, "lora.pth"), "-o", out("m16.pth"))
+        r.run("unmerge", out("m16.pth"), os.path.join(v1, "lora.pth"), "-o", out("u16.pth"))
+        r.run("merge", out("m16.pth"), os.path.join(v1, "lora.pth"), "--scale=-1", "-o", out("u16b.pth"))
+        base_sd = torch.load(os.path.join(v1, "base.pth"), weights_only=True)
+        merged = torch.load(out("m16.pth"), weights_only=True)
+        restored = torch.load(out("u16.pth"), weights_only=True)
+        again = torch.load(out("u16b.pth"), weights_only=True)
+        worst, exact, touched = 0.0, 0, 0
+        for k, w in base_sd.items():
+            if not torch.equal(restored[k], again[k]):
+                raise CheckFailed(f"{k}: unmerge and merge --scale=-1 differ")
+            if torch.equal(w, merged[k]):
+                if not torch.equal(w, restored[k]):
+                    raise CheckFailed(f"{k}: untouched tensor changed")
+                continue
+            touched += 1
+            diff = (restored[k].float() - w.float()).abs()
+            step = torch.maximum(f16_step(merged[k]), f16_step(w))
+            worst = max(worst, (diff / step).max().item())
+            exact += int((diff == 0).sum())
+        if worst > 1:
+            raise CheckFailed(f"restored weights up to {worst:.3g} float16 steps from the base")
+        return f"{touched} float16 weights restored within {worst:g} step (at the merged magnitude); {exact} elements exact"
+
+    r.check("unmerge float16 merge restores the base within one float16 step", unmerge_check)
