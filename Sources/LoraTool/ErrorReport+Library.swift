@@ -36,6 +36,7 @@ extension ErrorReport {
             return ErrorReport(kind: "no_targets", message: message, file: path, status: .doesNotFit)
         case .badRank(_, let rank):
             return ErrorReport(kind: "usage", message: "--rank \(rank): the rank must be a positive integer", status: .usage)
+        case .notScalable(let module, _, _): return ErrorReport(kind: "unsupported", message: m, entry: module, status: .badInput)
         @unknown default: return ErrorReport(kind: "bad_input", message: m, status: .badInput)
         }
     }

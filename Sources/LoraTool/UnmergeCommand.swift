@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool unmerge MERGED ADAPTER -o BASE`: take a merged LoRA adapter back out of the weights.
-struct UnmergeCommand: ParsableCommand {
+struct UnmergeCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "unmerge",
         abstract: "Remove a merged LoRA adapter from weights: W = W' − scale·B·A in float32, rounded once.",
@@ -25,14 +25,20 @@ struct UnmergeCommand: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
+    var wantsJSON: Bool { output.json }
+    var isQuiet: Bool { output.quiet }
+    var echo: Echo {
+        Echo(inputs: ["merged": .string(merged), "adapter": .string(adapter)], options: output.echoedOptions)
+    }
+
     func run() throws {
         BLASRuntime.useSingleThread()
-        try MergeError.checkOutput(output.output, notOver: [merged, adapter])
+        try output.prepare(notOver: [merged, adapter])
         let checkpoint = try Checkpoint.open(path: merged)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: checkpoint)
         _ = try bound.scaled(by: -1) // refuses DoRA / modules_to_save before anything is written
         let rewriter = try CheckpointRewriter(source: checkpoint, adapter: bound, multiplier: -1, outputDType: output.outputDType)
-        try output.write(rewriter, label: "unmerging") { "removed \($0.mergedTensors.count) adapter layers into" }
+        try output.write(rewriter, label: "unmerging", for: self, merging: true) { "removed \($0.mergedTensors.count) adapter layers into" }
         let accuracy = try UnmergeAccuracy.bound(merged: checkpoint, adapter: bound, outputDType: try output.outputDType)
         Self.report(accuracy)
     }
