@@ -28,6 +28,7 @@ import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import hf_fixtures  # noqa: E402
 import minimind_ref as ref  # noqa: E402
 from make_algebra_fixtures import make_algebra  # noqa: E402
 
@@ -681,6 +682,7 @@ def main() -> None:
     make_directories(out)
     make_torchscript(out)
     make_algebra(out)
+    hf_fixtures.make_hf_models(out, SHARED)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out) for f in fs)
     if WEIGHTS_ONLY_REFUSED:
         print("torch.load(weights_only=True) refuses: " + ", ".join(sorted(set(WEIGHTS_ONLY_REFUSED))))

@@ -24,7 +24,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     public var maxPositionEmbeddings: Int?
     public var tieWordEmbeddings: Bool?
     public var useMoe: Bool?
-    /// `num_experts` (Qwen3-MoE, minimind-3) or `n_routed_experts` (MiniMind2).
+    /// `num_experts` (minimind-3; Qwen3-MoE's `num_local_experts` as transformers 5 writes it) or `n_routed_experts` (MiniMind2).
     public var numExperts: Int?
     public var moeIntermediateSize: Int?
     /// Layers that stay dense in a Qwen3-MoE model.
@@ -128,6 +128,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         case hiddenDim = "hidden_dim"
         case normEps = "norm_eps"
         case nRoutedExperts = "n_routed_experts"
+        case numLocalExperts = "num_local_experts"
         case maxSeqLen = "max_seq_len"
         // Read only to refuse what the forward pass does not implement.
         case hiddenAct = "hidden_act"
@@ -157,7 +158,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         maxPositionEmbeddings = try int(.maxPositionEmbeddings, .maxSeqLen)
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings)
         useMoe = try c.decodeIfPresent(Bool.self, forKey: .useMoe)
-        numExperts = try int(.numExperts, .nRoutedExperts)
+        numExperts = try int(.numExperts, .numLocalExperts, .nRoutedExperts)
         moeIntermediateSize = try int(.moeIntermediateSize)
         mlpOnlyLayers = try c.decodeIfPresent([Int].self, forKey: .mlpOnlyLayers)
         decoderSparseStep = try int(.decoderSparseStep)
