@@ -75,6 +75,14 @@ def _peft_adapter(d: str, model, tokens: torch.Tensor) -> None:
     peft_model = get_peft_model(copy.deepcopy(model), config)
     peft_model.save_pretrained(d)
     os.remove(os.path.join(d, "README.md"))  # PEFT's model-card template: not part of the adapter
+    # PEFT writes target_modules from a set, in hash order: sort it so re-running writes the same file.
+    path = os.path.join(d, "adapter_config.json")
+    with open(path) as f:
+        adapter_config = json.load(f)
+    adapter_config["target_modules"] = sorted(adapter_config["target_modules"])
+    with open(path, "w") as f:
+        json.dump(adapter_config, f, indent=2, sort_keys=True)
+        f.write("\n")
     np.save(os.path.join(d, "logits_wrapped.npy"), _logits(peft_model, tokens))
 
 
