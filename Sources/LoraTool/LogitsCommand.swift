@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool logits MODEL [--lora ADAPTER] --tokens 1,2,3 -o OUT.npy [--top N] [--decode] [--bench]`.
-struct LogitsCommand: ParsableCommand {
+struct LogitsCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "logits",
         abstract: "Run a MiniMind / Llama-style model in float32 and write its logits as .npy (docs/inference.md).",
@@ -33,9 +33,6 @@ struct LogitsCommand: ParsableCommand {
                                discussion: "Prefills the input, then decodes one token at a time; -o then holds the logits of the input and of every generated token but the last, and the generated ids are printed on stdout."))
     var decode: Int?
 
-    @Flag(help: "Print the resolved model configuration (architecture, heads, rope scaling, assumed values) as JSON on stdout.")
-    var json = false
-
     @Flag(help: "Print model timings on stderr ('prefill: X ms for N tokens ...', 'decode: X ms for N new tokens ...').")
     var bench = false
 
@@ -44,16 +41,36 @@ struct LogitsCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Flag(help: "Print one JSON object on stdout (docs/json.md): the resolved model configuration (architecture, heads, rope scaling, assumed values), logits shape, top-k, generated ids, timings.")
+    var json = false
+
+    @Flag(help: "Overwrite the -o file if it exists.")
+    var force = false
+
+    @Flag(name: .shortAndLong, help: "Print nothing but errors (and the JSON object with --json).")
+    var quiet = false
+
+    var wantsJSON: Bool { json }
+    var isQuiet: Bool { quiet }
+    var echo: Echo {
+        Echo(inputs: ["model": .string(model), "lora": .optional(lora), "tokenizer": .optional(tokenOptions.tokenizer)],
+             options: ["output": .optional(output), "tokens": .optional(tokenOptions.tokens), "prompt": .optional(tokenOptions.prompt),
+                       "top": .optional(top), "decode": .optional(decode), "bench": .bool(bench), "repeat": .int(`repeat`),
+                       "config": .optional(modelOptions.config), "force": .bool(force)])
+    }
+
     func validate() throws {
         if let top, top <= 0 { throw ValidationError("--top must be positive") }
         if let decode, decode <= 0 { throw ValidationError("--decode must be a positive number of new tokens") }
         if `repeat` <= 0 { throw ValidationError("--repeat must be positive") }
         if tokenOptions.tokens == nil && tokenOptions.prompt == nil { throw ValidationError("give the input with --tokens IDS|FILE.npy or --prompt TEXT") }
         if output == nil && top == nil && decode == nil && !bench && !json { throw ValidationError("nothing to do: give -o OUT.npy, --top N, --decode N, --bench or --json") }
+        if let output, output.hasSuffix("/") { throw ValidationError("-o \(output): names a directory; give a file name such as \(output)logits.npy") }
     }
 
     func run() throws {
         BLASRuntime.reexecWithFasterKernelsIfNeeded()
+        if let output { try OutputPath.prepare(output, notOver: [model] + (lora.map { [$0] } ?? []), force: force) }
         let clock = ContinuousClock()
         let loadStart = clock.now
         let checkpoint = try Checkpoint.open(path: model)
@@ -66,7 +83,6 @@ struct LogitsCommand: ParsableCommand {
         }
         let network = try TransformerModel.load(checkpoint, configuration: configuration, adapters: pairs, mode: .unmerged)
         ModelOptions.reportAssumptions(network.configuration)
-        if json { try Output.printJSON(["configuration": network.configuration]) }
         let loadTime = clock.now - loadStart
         guard let tokens = try tokenOptions.resolve(modelPath: model) else { throw ValidationError("no tokens given") }
 
@@ -77,6 +93,7 @@ struct LogitsCommand: ParsableCommand {
             return (result.logits, result.generated)
         }
         var result: (logits: Tensor, generated: [Int])
+        var timing = LogitsReport.Timing(loadMs: Self.milliseconds(loadTime), runMs: 0)
         if bench {
             result = try pass() // warm-up: rotary tables, allocator, BLAS threads
             var times: [Double] = []
@@ -86,6 +103,9 @@ struct LogitsCommand: ParsableCommand {
                 times.append(Self.milliseconds(clock.now - start))
             }
             let best = times.min() ?? 0, mean = times.reduce(0, +) / Double(times.count)
+            timing.runMs = best
+            timing.meanMs = mean
+            timing.repeats = `repeat`
             let load = Self.milliseconds(loadTime)
             let line: String
             if let decode {
@@ -95,13 +115,27 @@ struct LogitsCommand: ParsableCommand {
                 line = String(format: "prefill: %.3f ms for %d tokens (%.0f tok/s; best of %d, mean %.3f ms); load %.3f ms",
                               best, tokens.count, Double(tokens.count) * 1000 / max(best, 1e-9), `repeat`, mean, load)
             }
-            FileHandle.standardError.write(Data((line + "; OpenBLAS \(BLASRuntime.coreName) kernels\n").utf8))
+            if !json { FileHandle.standardError.write(Data((line + "; OpenBLAS \(BLASRuntime.coreName) kernels\n").utf8)) }
         } else {
+            let start = clock.now
             result = try pass()
+            timing.runMs = Self.milliseconds(clock.now - start)
         }
-        if let output { try Npy.write(result.logits, to: output) }
-        if decode != nil { print("generated: " + result.generated.map(String.init).joined(separator: ",")) }
-        if let top { print(Self.topTokens(result.logits, count: top, tokens: tokens + result.generated.dropLast()), terminator: "") }
+        if let output {
+            do { try Npy.write(result.logits, to: output) } catch let error as NpyError {
+                throw CLIError.outputFailed(path: output, reason: ErrorReport(error).message)
+            }
+        }
+        if json {
+            let positions = tokens + result.generated.dropLast()
+            try Output.printJSON(LogitsReport(tokens: tokens, output: output, shape: result.logits.shape,
+                                              top: top.map { Self.topEntries(result.logits, count: $0, tokens: positions) },
+                                              generated: decode == nil ? nil : result.generated, timing: timing,
+                                              configuration: network.configuration), for: self)
+            return
+        }
+        if decode != nil { Output.say("generated: " + result.generated.map(String.init).joined(separator: ",")) }
+        if let top { Output.say(Self.topTokens(result.logits, count: top, tokens: tokens + result.generated.dropLast()), terminator: "") }
     }
 
     static func milliseconds(_ d: Duration) -> Double {
@@ -110,19 +144,27 @@ struct LogitsCommand: ParsableCommand {
 
     /// One line per position: the input token and the `count` most likely next tokens with probabilities.
     static func topTokens(_ logits: Tensor, count: Int, tokens: [Int]) -> String {
+        var out = ""
+        for position in topEntries(logits, count: count, tokens: tokens) {
+            let entries = position.next.map { String(format: "%d (p=%.4f, logit=%.4f)", $0.token, $0.probability, $0.logit) }
+            out += "position \(position.position) token \(position.token): " + entries.joined(separator: ", ") + "\n"
+        }
+        return out
+    }
+
+    /// For each position, the input token and the `count` most likely next tokens (softmax in float64).
+    static func topEntries(_ logits: Tensor, count: Int, tokens: [Int]) -> [LogitsReport.Position] {
         let vocab = logits.shape[1]
         let k = min(count, vocab)
-        var out = ""
-        for (position, token) in tokens.enumerated() {
+        return tokens.enumerated().map { position, token in
             let row = logits.data[(position * vocab)..<((position + 1) * vocab)]
             let maxLogit = row.max() ?? 0
             let total = row.reduce(0.0) { $0 + exp(Double($1 - maxLogit)) }
             let best = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
-            let entries = best.map { i in
-                String(format: "%d (p=%.4f, logit=%.4f)", i - position * vocab, exp(Double(row[i] - maxLogit)) / total, row[i])
+            let next = best.map { i in
+                LogitsReport.Candidate(token: i - position * vocab, probability: exp(Double(row[i] - maxLogit)) / total, logit: row[i])
             }
-            out += "position \(position) token \(token): " + entries.joined(separator: ", ") + "\n"
+            return LogitsReport.Position(position: position, token: token, next: next)
         }
-        return out
     }
 }

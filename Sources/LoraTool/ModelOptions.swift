@@ -54,7 +54,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Prints each hyper-parameter the model had to assume as a `note:` line on stderr.
     static func reportAssumptions(_ configuration: ResolvedModelConfiguration) {
-        for line in configuration.assumed { FileHandle.standardError.write(Data("note: \(line)\n".utf8)) }
+        for line in configuration.assumed { Output.note(line) }
     }
 
     func validate() throws {

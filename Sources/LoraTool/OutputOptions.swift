@@ -22,6 +22,9 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "Print one JSON object on stdout (docs/json.md).")
     var json = false
 
+    @Flag(help: "Bind the adapter, merge in memory and check shapes and dtype overflow; print what would be written, and write nothing.")
+    var dryRun = false
+
     /// The container the output extension names.
     var format: OutputFormat {
         get throws { try OutputFormat(path: output) }
@@ -53,9 +56,7 @@ struct OutputOptions: ParsableArguments {
 
     func validate() throws {
         _ = try outputDType
-        var isDirectory: ObjCBool = false
-        let existingDirectory = FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) && isDirectory.boolValue
-        if output.hasSuffix("/") || existingDirectory { throw ValidationError(ErrorReport.cli(.outputIsDirectory(path: output)).message) }
+        if output.hasSuffix("/") || OutputPath.isDirectory(output) { throw ValidationError(ErrorReport.cli(.outputIsDirectory(path: output)).message) }
         do { _ = try format } catch {
             throw ValidationError("-o \(output): the extension must be .pth, .pt, .bin or .safetensors")
         }
@@ -65,24 +66,12 @@ struct OutputOptions: ParsableArguments {
     /// file unless `--force`; then creates its missing parent directories (unless `create` is false,
     /// as for a dry run).
     func prepare(notOver inputs: [String], create: Bool = true) throws {
-        try MergeError.checkOutput(output, notOver: inputs)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { throw CLIError.outputIsDirectory(path: output) }
-            if !force { throw CLIError.outputExists(path: output) }
-        }
-        let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
-        guard create, !FileManager.default.fileExists(atPath: parent) else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        } catch {
-            throw CLIError.cannotCreateDirectory(path: parent, reason: (error as NSError).localizedDescription)
-        }
+        try OutputPath.prepare(output, notOver: inputs, force: force, create: create && !dryRun)
     }
 
     /// The options every writing command echoes in its JSON.
     var echoedOptions: [String: JSONValue] {
-        ["output": .string(output), "dtype": .optional(try? outputDType?.rawValue), "force": .bool(force)]
+        ["output": .string(output), "dtype": .optional(try? outputDType?.rawValue), "force": .bool(force), "dry_run": .bool(dryRun)]
     }
 
     /// Runs a rewrite to the output path with a progress bar, then prints its summary.
@@ -90,6 +79,7 @@ struct OutputOptions: ParsableArguments {
     /// `done` is the human line's opening words, e.g. "merged 4 adapter layers into".
     func write<C: JSONReporting>(_ rewriter: CheckpointRewriter, label: String, for command: C, merging: Bool,
                                  done: (CheckpointRewriter.Summary) -> String) throws {
+        if dryRun { return try dryRun(rewriter, for: command, merging: merging) }
         let bar = ProgressBar(label: label)
         let summary = try rewriter.write(to: output, format: format, progress: bar.update)
         bar.finish()

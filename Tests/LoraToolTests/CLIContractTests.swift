@@ -90,4 +90,37 @@ import TestSupport
         #expect(options?["dtype"] as? String == "bfloat16" && options?["scale"] as? Double == 0.5)
         #expect((merged["merged_tensors"] as? [String])?.isEmpty == false)
     }
+
+    @Test func dryRunChecksEverythingAndWritesNothing() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("sub/m.pth").path
+        let plan = try CommandRunner.run(["merge", base, lora, "-o", out, "--dry-run", "--json", "--dtype", "fp16"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let object = try json(plan.stdout)
+        #expect(object["dry_run"] as? Bool == true && (object["merged_tensors"] as? [String])?.count == 4)
+        let planned = try #require(object["planned_tensors"] as? [[String: Any]])
+        let source = try Checkpoint.open(path: base)
+        #expect(planned.map { $0["name"] as? String } == source.tensors.map(\.name))
+        #expect(planned.allSatisfy { $0["dtype"] as? String == "float16" })
+        // A scale that overflows float16 is found without writing.
+        let overflow = try CommandRunner.run(["merge", base, lora, "-o", out, "--dry-run", "--dtype", "f16", "--scale", "1e30"])
+        #expect(overflow.status == 3 && overflow.stderr.contains("--scale"), "\(overflow.stderr)")
+        let mismatch = try CommandRunner.run(["merge", base, Fixtures.sharedPath("hf_tiny_peft/adapter"), "-o", out, "--dry-run"])
+        #expect(mismatch.status == 3)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty, "a dry run creates nothing")
+    }
+
+    @Test func logitsJSONReportsShapeTopAndGeneratedIds() throws {
+        let result = try CommandRunner.run(["logits", base, "--tokens", "1,2,3", "--top", "2", "--decode", "2", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try json(result.stdout)
+        #expect(object["command"] as? String == "logits" && object["logits_shape"] as? [Int] == [4, 6400])
+        #expect((object["generated"] as? [Int])?.count == 2 && object["tokens"] as? [Int] == [1, 2, 3])
+        let top = try #require(object["top"] as? [[String: Any]])
+        #expect(top.count == 4 && top.allSatisfy { ($0["next"] as? [Any])?.count == 2 })
+        // The top-1 next token at the last input position is the first generated id (greedy decoding).
+        let third = try #require(top[2]["next"] as? [[String: Any]])
+        #expect(third[0]["token"] as? Int == (object["generated"] as? [Int])?.first)
+    }
 }

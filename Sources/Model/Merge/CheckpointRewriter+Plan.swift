@@ -1,0 +1,39 @@
+import PthReader
+
+extension CheckpointRewriter {
+    /// What `write(to:format:)` would write, found without writing anything (a dry run).
+    public struct Plan: Sendable, Equatable {
+        /// Every tensor as it would be written: names, shapes and output dtypes, in file order.
+        public var tensors: [TensorEntry]
+        /// Base weight names the adapter would be folded into, in file order.
+        public var mergedTensors: [String]
+        /// Bytes of tensor data, each exact alias (tied weights) counted once.
+        public var tensorBytes: Int
+    }
+
+    /// Merges every adapter layer in memory and checks the result fits the output dtype, exactly as
+    /// `write` does, but writes nothing; throws the same errors `write` would before its first byte.
+    public func plan() throws -> Plan {
+        var layers: [String: BoundLoRA] = [:]
+        for layer in adapter?.layers ?? [] { layers[layer.weightName] = layer }
+        var tensors: [TensorEntry] = []
+        var merged: [String] = []
+        var seenViews = Set<String>()
+        var bytes = 0
+        for original in source.tensors {
+            var out = original
+            if let dtype = outputDType, out.dtype.isFloatingPoint { out.dtype = dtype }
+            if let layer = layers[out.name], !merged.contains(out.name) {
+                var pair = layer
+                pair.pair.scale *= multiplier
+                let values = try pair.mergedWeight(from: source)
+                try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: original) })
+                merged.append(out.name)
+            }
+            let view = "\(original.storageKey)|\(original.storageOffset)|\(original.shape)|\(original.strides)"
+            if seenViews.insert(view).inserted { bytes += out.byteCount }
+            tensors.append(out)
+        }
+        return Plan(tensors: tensors, mergedTensors: merged, tensorBytes: bytes)
+    }
+}
