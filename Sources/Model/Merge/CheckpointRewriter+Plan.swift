@@ -24,9 +24,7 @@ extension CheckpointRewriter {
             var out = original
             if let dtype = outputDType, out.dtype.isFloatingPoint { out.dtype = dtype }
             if let layer = layers[out.name], !merged.contains(out.name) {
-                var pair = layer
-                pair.pair.scale *= multiplier
-                let values = try pair.mergedWeight(from: source)
+                let values = try layer.mergedWeight(from: source, multiplier: multiplier)
                 try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: original) })
                 merged.append(out.name)
             }
