@@ -86,22 +86,19 @@ struct TokenOptions: ParsableArguments {
     func resolve(modelPath: String) throws -> [Int]? {
         if let tokens { return try Self.parse(tokens) }
         guard let prompt else { return nil }
-        let tokenizerURL: URL
-        if let tokenizer {
-            tokenizerURL = URL(fileURLWithPath: tokenizer)
-        } else {
-            let model = URL(fileURLWithPath: modelPath)
-            var isDirectory: ObjCBool = false
-            let dir = FileManager.default.fileExists(atPath: modelPath, isDirectory: &isDirectory) && isDirectory.boolValue ? model : model.deletingLastPathComponent()
-            let candidate = dir.appendingPathComponent("tokenizer.json")
-            guard FileManager.default.fileExists(atPath: candidate.path) else {
-                throw ValidationError("--prompt needs --tokenizer tokenizer.json (none found beside \(modelPath))")
-            }
-            tokenizerURL = candidate
-        }
-        let ids = try BPETokenizer(contentsOf: tokenizerURL).encode(prompt)
+        let ids = try Self.tokenizer(tokenizer, modelPath: modelPath, purpose: "--prompt").encode(prompt)
         guard !ids.isEmpty else { throw ValidationError("--prompt encodes to no tokens") }
         return ids
+    }
+
+    /// The tokenizer from `--tokenizer` (a tokenizer.json or its directory), else the tokenizer.json
+    /// belonging to the model; `purpose` names what needs it in the error.
+    static func tokenizer(_ given: String?, modelPath: String, purpose: String) throws -> BPETokenizer {
+        if let given { return try BPETokenizer(contentsOf: URL(fileURLWithPath: given)) }
+        guard let found = CompanionFile.beside(modelPath, named: "tokenizer.json") else {
+            throw ValidationError("\(purpose) needs --tokenizer tokenizer.json (none found beside \(modelPath))")
+        }
+        return try BPETokenizer(contentsOf: found)
     }
 
     /// `1,2,3` (commas and/or spaces) or the path of an integer `.npy` file.

@@ -64,8 +64,12 @@ public struct TokenizerConfig: Sendable, Equatable {
     public var eosToken: String?
     public var padToken: String?
     public var unkToken: String?
-    /// The Jinja chat template text, if any (informational; see `MiniMindChatTemplate`).
+    /// The Jinja chat template text, if any (rendered through `ChatTemplate` when recognised).
     public var chatTemplate: String?
+    /// `add_bos_token`: whether encoding prepends the BOS token (absent means false).
+    public var addBosToken: Bool
+    /// The file it was read from.
+    public var path: String
 
     /// Reads `tokenizer_config.json`; `url` may also be the directory holding it.
     public init(contentsOf url: URL) throws {
@@ -90,5 +94,7 @@ public struct TokenizerConfig: Sendable, Equatable {
         padToken = token("pad_token")
         unkToken = token("unk_token")
         chatTemplate = root["chat_template"] as? String
+        addBosToken = (root["add_bos_token"] as? Bool) ?? false
+        path = fileURL.path
     }
 }

@@ -14,6 +14,10 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case unsupportedComponent(file: String, component: String, detail: String)
     /// A merge rule that cannot be used: malformed, or naming tokens absent from the vocabulary.
     case invalidMerge(file: String, index: Int, detail: String)
+    /// A `chat_template` that is not one of the published templates rendered natively.
+    case unsupportedChatTemplate(file: String, detail: String)
+    /// Messages a chat template cannot render (no messages, an unknown role).
+    case unsupportedMessages(detail: String)
 
     public var description: String {
         switch self {
@@ -29,6 +33,10 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             return "\(file): unsupported \(component): \(detail)"
         case let .invalidMerge(file, index, detail):
             return "\(file): invalid merge #\(index): \(detail)"
+        case let .unsupportedChatTemplate(file, detail):
+            return "\(file): chat_template not recognised: \(detail)"
+        case let .unsupportedMessages(detail):
+            return "chat template cannot render these messages: \(detail)"
         }
     }
 }

@@ -1,0 +1,304 @@
+import ArgumentParser
+import Foundation
+import Model
+import PthReader
+
+/// `loratool generate MODEL [--lora A] [--merged M] [--prompt TEXT | --prompt-file F | stdin] [--compare] [--interactive] [--json]`.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate text with the base, adapter-wrapped or merged model (docs/generate.md).",
+        discussion: """
+            The prompt goes through the chat template of tokenizer_config.json (MiniMind2, minimind-3, Qwen2, \
+            Qwen2.5, Qwen3) unless --raw. Text streams to stdout, tokens/s to stderr. --compare runs base, \
+            --lora and --merged on the same prompt and seed and marks the first divergent token.
+            """
+    )
+
+    @Argument(help: "Model checkpoint: .pth/.pt/.bin, .safetensors or a Hugging Face directory.")
+    var model: String
+
+    @Option(help: "LoRA adapter applied unmerged: a MiniMind lora .pth or a PEFT directory.")
+    var lora: String?
+
+    @Option(help: "A merged checkpoint (same architecture) to run, or to compare with --compare.")
+    var merged: String?
+
+    @Option(help: "The prompt text (else --prompt-file, else stdin).")
+    var prompt: String?
+
+    @Option(help: "Read the prompt from this file.")
+    var promptFile: String?
+
+    @Option(help: "tokenizer.json or its directory (default: beside the model); tokenizer_config.json is read beside it.")
+    var tokenizer: String?
+
+    @Flag(help: "Send the prompt as it is, without the chat template.")
+    var raw = false
+
+    @Option(help: "A system message for the chat template.")
+    var system: String?
+
+    @Option(help: "Stop when the text contains this string (repeatable); the string is not printed.")
+    var stop: [String] = []
+
+    @Option(help: "The most new tokens per reply.")
+    var maxTokens = 256
+
+    @OptionGroup var sampling: SamplingOptions
+
+    @Flag(help: "Run base, adapter-wrapped (--lora) and merged (--merged) models on the same prompt and seed.")
+    var compare = false
+
+    @Flag(help: "Chat turn by turn with history; Ctrl-D exits, /reset clears the history.")
+    var interactive = false
+
+    @Flag(help: "Print one JSON object (docs/generate.md) instead of streaming text.")
+    var json = false
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    func validate() throws {
+        if maxTokens <= 0 { throw ValidationError("--max-tokens must be positive") }
+        if prompt != nil && promptFile != nil { throw ValidationError("give either --prompt or --prompt-file, not both") }
+        if compare && lora == nil && merged == nil { throw ValidationError("--compare needs --lora and/or --merged to compare with the base model") }
+        if !compare && lora != nil && merged != nil { throw ValidationError("--lora and --merged together need --compare") }
+        if interactive && (compare || json) { throw ValidationError("--interactive cannot be combined with --compare or --json") }
+        if interactive && raw { throw ValidationError("--interactive needs the chat template; drop --raw") }
+        if interactive && (prompt != nil || promptFile != nil) { throw ValidationError("--interactive reads the prompts from the terminal; drop --prompt/--prompt-file") }
+        if raw && system != nil { throw ValidationError("--system needs the chat template; drop --raw") }
+    }
+
+    func run() throws {
+        BLASRuntime.reexecWithFasterKernelsIfNeeded()
+        let bpe = try TokenOptions.tokenizer(tokenizer, modelPath: model, purpose: "generate")
+        let configURL = tokenizer.map { CompanionFile.beside($0, named: "tokenizer_config.json") } ?? CompanionFile.beside(model, named: "tokenizer_config.json")
+        let config = try configURL.map { try TokenizerConfig(contentsOf: $0) }
+        let encoder: PromptEncoder
+        do {
+            encoder = try PromptEncoder(tokenizer: bpe, config: config, raw: raw)
+        } catch let error as TokenizerError {
+            if case .unsupportedChatTemplate = error { throw GenerateError("\(error); use --raw to send the prompt as it is") }
+            throw error
+        }
+        let parameters = try sampling.parameters()
+        FileHandle.standardError.write(Data("sampling: \(sampling.summary(parameters)); max \(maxTokens) new tokens; template \(encoder.template?.family.rawValue ?? "none (--raw)")\n".utf8))
+        let runs = try loadModels()
+        let stopCondition = StopCondition(endTokenIDs: encoder.endTokenIDs, stopStrings: stop, maxTokens: maxTokens)
+        let generators = runs.map { (label: $0.label, generator: TextGenerator(model: $0.model, tokenizer: bpe, sampling: parameters, stop: stopCondition)) }
+
+        if interactive {
+            try chat(generators[0].generator, encoder: encoder)
+            return
+        }
+        let text = try readPrompt()
+        let promptIDs: [Int]
+        let rendered: String
+        if raw {
+            rendered = text
+            promptIDs = encoder.encode(raw: text)
+        } else {
+            (rendered, promptIDs) = try encoder.encode(chat: ChatSession(system: system).messages(adding: text))
+        }
+        guard !promptIDs.isEmpty else { throw GenerateError("the prompt encodes to no tokens") }
+        let streaming = !json && !compare
+        var results: [(label: String, result: GenerationResult)] = []
+        for (label, generator) in generators {
+            let result = try generator.generate(promptIDs: promptIDs) { piece in
+                if streaming { FileHandle.standardOutput.write(Data(piece.utf8)) }
+            }
+            if streaming { FileHandle.standardOutput.write(Data("\n".utf8)) }
+            Self.reportSpeed(label: label, result)
+            results.append((label, result))
+        }
+        let divergence = GenerationComparison.firstDivergence(results.map(\.result.ids))
+        if json {
+            try Output.printJSON(GenerateReport(prompt: rendered, parameters: parameters, runs: results, divergence: compare ? divergence : nil, compared: compare))
+        } else if compare {
+            print(Self.comparisonText(results, divergence: divergence, tokenizer: bpe), terminator: "")
+        }
+    }
+
+    /// The models to run, with their labels: one without --compare, two or three with it.
+    private func loadModels() throws -> [(label: String, model: TransformerModel)] {
+        let checkpoint = try Checkpoint.open(path: model)
+        let configuration = try modelOptions.configuration(for: checkpoint)
+        var runs: [(String, TransformerModel)] = []
+        if compare || (lora == nil && merged == nil) {
+            runs.append(("base", try TransformerModel.load(checkpoint, configuration: configuration)))
+        }
+        if let lora {
+            let pairs = try LoRAAdapter.load(path: lora).bind(to: checkpoint).pairs
+            runs.append(("lora", try TransformerModel.load(checkpoint, configuration: configuration, adapters: pairs, mode: .unmerged)))
+        }
+        if let merged {
+            runs.append(("merged", try TransformerModel.load(Checkpoint.open(path: merged), configuration: configuration)))
+        }
+        return runs
+    }
+
+    /// The prompt from --prompt, --prompt-file or stdin.
+    private func readPrompt() throws -> String {
+        if let prompt { return prompt }
+        if let promptFile {
+            guard let data = FileManager.default.contents(atPath: promptFile) else { throw GenerateError("\(promptFile): cannot read the prompt file") }
+            guard let text = String(data: data, encoding: .utf8) else { throw GenerateError("\(promptFile): the prompt file is not UTF-8 text") }
+            return text
+        }
+        let data = FileHandle.standardInput.readDataToEndOfFile()
+        guard let text = String(data: data, encoding: .utf8) else { throw GenerateError("stdin: the prompt is not UTF-8 text") }
+        guard !text.isEmpty else { throw GenerateError("no prompt: give --prompt TEXT, --prompt-file F or text on stdin") }
+        return text
+    }
+
+    /// The multi-turn loop: a line in, a streamed reply out; `/reset` clears, end of input exits.
+    private func chat(_ generator: TextGenerator, encoder: PromptEncoder) throws {
+        var session = ChatSession(system: system)
+        let out = FileHandle.standardOutput
+        FileHandle.standardError.write(Data("chat: Ctrl-D exits, /reset clears the history\n".utf8))
+        while true {
+            out.write(Data("> ".utf8))
+            guard let line = readLine(strippingNewline: true) else { out.write(Data("\n".utf8)); return }
+            let user = line.trimmingCharacters(in: .whitespaces)
+            if user.isEmpty { continue }
+            if user == "/reset" {
+                session.reset()
+                out.write(Data("(history cleared)\n".utf8))
+                continue
+            }
+            let (_, ids) = try encoder.encode(chat: session.messages(adding: user))
+            let result = try generator.generate(promptIDs: ids) { out.write(Data($0.utf8)) }
+            out.write(Data("\n".utf8))
+            Self.reportSpeed(label: nil, result)
+            session.record(user: user, assistant: result.text)
+        }
+    }
+
+    static func reportSpeed(label: String?, _ result: GenerationResult) {
+        let line = String(format: "%d tokens in %.3f s (%.1f tok/s; prefill %d tokens %.1f ms; stop: %@)",
+                          result.ids.count, result.prefillSeconds + result.decodeSeconds, result.tokensPerSecond,
+                          result.promptIDs.count, result.prefillSeconds * 1000, result.stopReason.rawValue as NSString)
+        FileHandle.standardError.write(Data(((label.map { "[\($0)] " } ?? "") + line + "\n").utf8))
+    }
+
+    /// The human comparison: side by side when the terminal is wide enough, then where the runs diverge.
+    static func comparisonText(_ results: [(label: String, result: GenerationResult)], divergence: Int?, tokenizer: BPETokenizer) -> String {
+        let columns = results.map { run -> ComparisonLayout.Column in
+            var offset: Int? = nil
+            if let divergence {
+                let prefix = tokenizer.decode(Array(run.result.ids.prefix(divergence)), skippingSpecialTokens: true)
+                offset = run.result.text.hasPrefix(prefix) ? prefix.count : nil
+            }
+            return ComparisonLayout.Column(label: run.label, text: run.result.text, divergenceOffset: offset)
+        }
+        var out = ComparisonLayout.render(columns, width: Terminal.width())
+        if let divergence {
+            let tokens = results.map { run -> String in
+                guard divergence < run.result.ids.count else { return "\(run.label): (ended)" }
+                let id = run.result.ids[divergence]
+                return "\(run.label): \(id) \(Self.quoted(tokenizer.decode([id])))"
+            }
+            out += "first divergence at generated token \(divergence) (marked \(ComparisonLayout.divergenceMarker)): " + tokens.joined(separator: ", ") + "\n"
+        } else {
+            out += "no divergence: all \(results.count) runs generated the same \(results.first?.result.ids.count ?? 0) tokens\n"
+        }
+        return out
+    }
+
+    private static func quoted(_ text: String) -> String {
+        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}
+
+/// Sampling flags shared by `generate` (and anything else that samples).
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "Sampling temperature; 0 is greedy (default 0.85, as MiniMind's eval_llm.py).")
+    var temperature: Double?
+
+    @Option(help: "Nucleus sampling: keep the most likely tokens up to this probability mass (default 0.85; 1 = off).")
+    var topP: Double?
+
+    @Option(help: "Keep only the K most likely tokens (default 0 = off).")
+    var topK: Int?
+
+    @Option(help: "Penalise tokens already in the prompt or reply (default 1 = off; transformers' rule).")
+    var repetitionPenalty: Double?
+
+    @Option(help: "Seed of the sampling stream (default 42); the same seed gives the same text.")
+    var seed: UInt64?
+
+    func validate() throws {
+        if let temperature, !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be 0 or more") }
+        if let topP, !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
+        if let topK, topK < 0 { throw ValidationError("--top-k must not be negative") }
+        if let repetitionPenalty, !(repetitionPenalty > 0 && repetitionPenalty.isFinite) { throw ValidationError("--repetition-penalty must be positive") }
+    }
+
+    func parameters() throws -> SamplingParameters {
+        SamplingParameters(temperature: temperature ?? 0.85, topP: topP ?? 0.85, topK: topK ?? 0,
+                           repetitionPenalty: repetitionPenalty ?? 1, seed: seed ?? 42)
+    }
+
+    /// One line saying which values were used and which were defaults.
+    func summary(_ p: SamplingParameters) -> String {
+        if p.isGreedy { return "greedy (temperature 0)" + (p.repetitionPenalty != 1 ? ", repetition penalty \(p.repetitionPenalty)" : "") }
+        func mark(_ given: Bool) -> String { given ? "" : " (default)" }
+        return "temperature \(p.temperature)\(mark(temperature != nil)), top-p \(p.topP)\(mark(topP != nil)), top-k \(p.topK)\(mark(topK != nil)), "
+            + "repetition penalty \(p.repetitionPenalty)\(mark(repetitionPenalty != nil)), seed \(p.seed)\(mark(seed != nil))"
+    }
+}
+
+/// `--json` output of `generate` (docs/generate.md).
+struct GenerateReport: Encodable {
+    struct Run: Encodable {
+        var label: String
+        var prompt_ids: [Int]
+        var ids: [Int]
+        var text: String
+        var tokens_per_second: Double
+        var prefill_seconds: Double
+        var decode_seconds: Double
+        var stop_reason: String
+    }
+    struct Divergence: Encodable {
+        /// Index into the generated ids of the first position where the runs differ; nil when none.
+        var index: Int?
+        /// Each run's token at that position (nil for a run that had ended).
+        var tokens: [String: Int?]
+    }
+    var schema_version = 1
+    var command = "generate"
+    var prompt: String
+    var sampling: SamplingParameters
+    var runs: [Run]
+    var divergence: Divergence?
+
+    init(prompt: String, parameters: SamplingParameters, runs: [(label: String, result: GenerationResult)], divergence: Int?, compared: Bool) {
+        self.prompt = prompt
+        self.sampling = parameters
+        self.runs = runs.map { Run(label: $0.label, prompt_ids: $0.result.promptIDs, ids: $0.result.ids, text: $0.result.text,
+                                   tokens_per_second: $0.result.tokensPerSecond, prefill_seconds: $0.result.prefillSeconds,
+                                   decode_seconds: $0.result.decodeSeconds, stop_reason: $0.result.stopReason.rawValue) }
+        if compared {
+            var tokens: [String: Int?] = [:]
+            for run in runs { tokens[run.label] = divergence.flatMap { $0 < run.result.ids.count ? run.result.ids[$0] : nil } }
+            self.divergence = Divergence(index: divergence, tokens: divergence == nil ? [:] : tokens)
+        }
+    }
+}
+
+/// A failure of `generate` worded for the command line.
+struct GenerateError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The terminal's width: stdout's window size, else `$COLUMNS`, else 80.
+enum Terminal {
+    static func width() -> Int {
+        var size = winsize()
+        if isatty(STDOUT_FILENO) != 0, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        if let columns = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), columns > 0 { return columns }
+        return 80
+    }
+}
