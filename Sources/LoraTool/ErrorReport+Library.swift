@@ -127,6 +127,11 @@ extension ErrorReport {
         case .unreadable(let f, _), .malformedJSON(let f, _), .missingField(let f, _), .unsupportedModel(let f, _),
              .unsupportedComponent(let f, _, _), .invalidMerge(let f, _, _):
             file = f
+        case .unsupportedChatTemplate(let f, _):
+            return ErrorReport(kind: "unsupported_chat_template", message: e.description + "; pass --raw to send the prompt as it is",
+                               file: f, entry: "chat_template", status: .badInput)
+        case .unsupportedMessages:
+            return ErrorReport(kind: "bad_input", message: e.description, status: .badInput)
         @unknown default: return ErrorReport(kind: "bad_input", message: e.description, status: .badInput)
         }
         return ErrorReport(kind: "bad_tokenizer", message: e.description, file: file, status: .badInput)

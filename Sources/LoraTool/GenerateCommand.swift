@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool generate MODEL [--lora A] [--merged M] [--prompt TEXT | --prompt-file F | stdin] [--compare] [--interactive] [--json]`.
-struct GenerateCommand: ParsableCommand {
+struct GenerateCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Generate text with the base, adapter-wrapped or merged model (docs/generate.md).",
@@ -58,6 +58,14 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    var wantsJSON: Bool { json }
+    var echo: Echo {
+        Echo(inputs: ["model": .string(model), "lora": .optional(lora), "merged": .optional(merged), "tokenizer": .optional(tokenizer),
+                      "prompt_file": .optional(promptFile)],
+             options: ["raw": .bool(raw), "system": .optional(system), "stop": .array(stop.map(JSONValue.string)), "max_tokens": .int(maxTokens),
+                       "compare": .bool(compare), "config": .optional(modelOptions.config)])
+    }
+
     func validate() throws {
         if maxTokens <= 0 { throw ValidationError("--max-tokens must be positive") }
         if prompt != nil && promptFile != nil { throw ValidationError("give either --prompt or --prompt-file, not both") }
@@ -74,13 +82,7 @@ struct GenerateCommand: ParsableCommand {
         let bpe = try TokenOptions.tokenizer(tokenizer, modelPath: model, purpose: "generate")
         let configURL = tokenizer.map { CompanionFile.beside($0, named: "tokenizer_config.json") } ?? CompanionFile.beside(model, named: "tokenizer_config.json")
         let config = try configURL.map { try TokenizerConfig(contentsOf: $0) }
-        let encoder: PromptEncoder
-        do {
-            encoder = try PromptEncoder(tokenizer: bpe, config: config, raw: raw)
-        } catch let error as TokenizerError {
-            if case .unsupportedChatTemplate = error { throw GenerateError("\(error); use --raw to send the prompt as it is") }
-            throw error
-        }
+        let encoder = try PromptEncoder(tokenizer: bpe, config: config, raw: raw)
         let parameters = try sampling.parameters()
         FileHandle.standardError.write(Data("sampling: \(sampling.summary(parameters)); max \(maxTokens) new tokens; template \(encoder.template?.family.rawValue ?? "none (--raw)")\n".utf8))
         let runs = try loadModels()
@@ -100,7 +102,7 @@ struct GenerateCommand: ParsableCommand {
         } else {
             (rendered, promptIDs) = try encoder.encode(chat: ChatSession(system: system).messages(adding: text))
         }
-        guard !promptIDs.isEmpty else { throw GenerateError("the prompt encodes to no tokens") }
+        guard !promptIDs.isEmpty else { throw CLIError.badInput(file: promptFile, flag: promptFile == nil ? "--prompt" : "--prompt-file", reason: "the prompt encodes to no tokens") }
         let streaming = !json && !compare
         var results: [(label: String, result: GenerationResult)] = []
         for (label, generator) in generators {
@@ -113,7 +115,7 @@ struct GenerateCommand: ParsableCommand {
         }
         let divergence = GenerationComparison.firstDivergence(results.map(\.result.ids))
         if json {
-            try Output.printJSON(GenerateReport(prompt: rendered, parameters: parameters, runs: results, divergence: compare ? divergence : nil, compared: compare))
+            try Output.printJSON(GenerateReport(prompt: rendered, parameters: parameters, runs: results, divergence: compare ? divergence : nil, compared: compare), for: self)
         } else if compare {
             print(Self.comparisonText(results, divergence: divergence, tokenizer: bpe), terminator: "")
         }
@@ -141,13 +143,13 @@ struct GenerateCommand: ParsableCommand {
     private func readPrompt() throws -> String {
         if let prompt { return prompt }
         if let promptFile {
-            guard let data = FileManager.default.contents(atPath: promptFile) else { throw GenerateError("\(promptFile): cannot read the prompt file") }
-            guard let text = String(data: data, encoding: .utf8) else { throw GenerateError("\(promptFile): the prompt file is not UTF-8 text") }
+            guard let data = FileManager.default.contents(atPath: promptFile) else { throw CLIError.badInput(file: promptFile, flag: "--prompt-file", reason: "cannot read the file") }
+            guard let text = String(data: data, encoding: .utf8) else { throw CLIError.badInput(file: promptFile, flag: "--prompt-file", reason: "not UTF-8 text") }
             return text
         }
         let data = FileHandle.standardInput.readDataToEndOfFile()
-        guard let text = String(data: data, encoding: .utf8) else { throw GenerateError("stdin: the prompt is not UTF-8 text") }
-        guard !text.isEmpty else { throw GenerateError("no prompt: give --prompt TEXT, --prompt-file F or text on stdin") }
+        guard let text = String(data: data, encoding: .utf8) else { throw CLIError.badInput(file: nil, flag: nil, reason: "the prompt on stdin is not UTF-8 text") }
+        guard !text.isEmpty else { throw CLIError.badInput(file: nil, flag: nil, reason: "no prompt: give --prompt TEXT, --prompt-file F or text on stdin") }
         return text
     }
 
@@ -266,8 +268,6 @@ struct GenerateReport: Encodable {
         /// Each run's token at that position (nil for a run that had ended).
         var tokens: [String: Int?]
     }
-    var schema_version = 1
-    var command = "generate"
     var prompt: String
     var sampling: SamplingParameters
     var runs: [Run]
@@ -285,12 +285,6 @@ struct GenerateReport: Encodable {
             self.divergence = Divergence(index: divergence, tokens: divergence == nil ? [:] : tokens)
         }
     }
-}
-
-/// A failure of `generate` worded for the command line.
-struct GenerateError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// The terminal's width: stdout's window size, else `$COLUMNS`, else 80.

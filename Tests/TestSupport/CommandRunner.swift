@@ -14,16 +14,20 @@ public enum CommandRunner {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("loratool")
     }
 
-    /// Runs `loratool` with `arguments` from the package root and waits for it.
-    public static func run(_ arguments: [String]) throws -> Result {
+    /// Runs `loratool` with `arguments` from the package root and waits for it; `input`, if given,
+    /// is its standard input (else it gets an empty one).
+    public static func run(_ arguments: [String], input: String? = nil) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
         process.currentDirectoryURL = Fixtures.packageRoot
-        let out = Pipe(), err = Pipe()
+        let out = Pipe(), err = Pipe(), inPipe = Pipe()
         process.standardOutput = out
         process.standardError = err
+        process.standardInput = inPipe
         try process.run()
+        if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
+        try inPipe.fileHandleForWriting.close()
         // Drain stderr on another thread while reading stdout, so neither pipe can fill and block the child.
         nonisolated(unsafe) var errData = Data()
         let drained = DispatchSemaphore(value: 0)

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The greedy truth of `scripts/make_generate_fixtures.py`, as the command line sees it.
+struct GenerateTruth: Decodable {
+    struct Case: Decodable, CustomTestStringConvertible {
+        var model: String, lora: String, merged: String, prompt: String, rendered: String
+        var prompt_ids: [Int]
+        var max_tokens: Int
+        var runs: [Run]
+        var testDescription: String { "\(model) \(prompt.prefix(10))" }
+    }
+    struct Run: Decodable { var label: String; var ids: [Int]; var text: String }
+    var cases: [Case]
+
+    static func load() throws -> [Case] {
+        try JSONDecoder().decode(GenerateTruth.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.localPath("generate/greedy.json")))).cases
+            .filter { !$0.model.hasPrefix("mm3_tiny") } // minimind-3 runs in ModelTests once its forward pass lands
+    }
+}
+
+struct GenerateJSONReport: Decodable {
+    struct Run: Decodable { var label: String; var prompt_ids: [Int]; var ids: [Int]; var text: String; var tokens_per_second: Double }
+    struct Divergence: Decodable { var index: Int? }
+    var schema_version: Int
+    var command: String
+    var prompt: String
+    var runs: [Run]
+    var divergence: Divergence?
+}
+
+@Suite("generate command")
+struct GenerateCommandTests {
+    static let tokenizer = Fixtures.sharedPath("tokenizer.json")
+
+    @Test("--compare --json: base, --lora and --merged equal the reference greedy ids and text", arguments: try GenerateTruth.load())
+    func compareMatchesTruth(_ c: GenerateTruth.Case) throws {
+        let r = try CommandRunner.run(["generate", Fixtures.sharedPath(c.model), "--lora", Fixtures.sharedPath(c.lora),
+                                       "--merged", Fixtures.sharedPath(c.merged), "--compare", "--json", "--temperature", "0",
+                                       "--max-tokens", String(c.max_tokens), "--tokenizer", Self.tokenizer, "--prompt", c.prompt])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(GenerateJSONReport.self, from: Data(r.stdout.utf8))
+        #expect(report.schema_version == 1 && report.command == "generate")
+        #expect(report.prompt == c.rendered)
+        #expect(report.runs.map(\.label) == ["base", "lora", "merged"])
+        for (got, want) in zip(report.runs, c.runs) {
+            #expect(got.prompt_ids == c.prompt_ids)
+            #expect(got.ids == want.ids, "\(want.label)")
+            #expect(got.text == want.text, "\(want.label)")
+            #expect(got.tokens_per_second > 0)
+        }
+        let expected = (0..<c.max_tokens).first { i in Set(c.runs.map { i < $0.ids.count ? $0.ids[i] : -1 }).count > 1 }
+        #expect(report.divergence?.index == expected)
+    }
+
+    @Test("Streams the text to stdout and tokens/s to stderr; prompt from stdin or a file")
+    func streamsText() throws {
+        let c = try #require(try GenerateTruth.load().first)
+        let want = try #require(c.runs.first { $0.label == "lora" }).text
+        let base = ["generate", Fixtures.sharedPath(c.model), "--lora", Fixtures.sharedPath(c.lora), "--temperature", "0",
+                    "--max-tokens", String(c.max_tokens), "--tokenizer", Self.tokenizer]
+        let r = try CommandRunner.run(base + ["--prompt", c.prompt])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == want + "\n")
+        #expect(r.stderr.contains("tok/s") && r.stderr.contains("[lora] \(c.max_tokens) tokens"))
+        let stdin = try CommandRunner.run(base, input: c.prompt)
+        #expect(stdin.stdout == want + "\n")
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("prompt.txt")
+        try Data(c.prompt.utf8).write(to: file)
+        #expect(try CommandRunner.run(base + ["--prompt-file", file.path]).stdout == want + "\n")
+    }
+
+    @Test("Sampling with a seed gives the same text run to run")
+    func seededRunsRepeat() throws {
+        let c = try #require(try GenerateTruth.load().first)
+        let args = ["generate", Fixtures.sharedPath(c.model), "--tokenizer", Self.tokenizer, "--prompt", "hello", "--max-tokens", "16",
+                    "--temperature", "1.0", "--top-p", "0.9", "--top-k", "100", "--json"]
+        let first = try JSONDecoder().decode(GenerateJSONReport.self, from: Data(try CommandRunner.run(args + ["--seed", "1234"]).stdout.utf8))
+        let second = try JSONDecoder().decode(GenerateJSONReport.self, from: Data(try CommandRunner.run(args + ["--seed", "1234"]).stdout.utf8))
+        #expect(first.runs[0].ids == second.runs[0].ids)
+        #expect(first.runs[0].ids.count == 16)
+        let other = try JSONDecoder().decode(GenerateJSONReport.self, from: Data(try CommandRunner.run(args + ["--seed", "99"]).stdout.utf8))
+        #expect(other.runs[0].ids != first.runs[0].ids)
+    }
+
+    @Test("An unrecognised chat template is refused with a hint at --raw; --raw still works")
+    func unknownTemplate() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("tokenizer.json").path, withDestinationPath: Self.tokenizer)
+        let config: [String: Any] = ["bos_token": "<|im_start|>", "eos_token": "<|im_end|>",
+                                     "chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}"]
+        try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+        let model = Fixtures.sharedPath("v1_tiny/base.pth")
+        let r = try CommandRunner.run(["generate", model, "--tokenizer", dir.appendingPathComponent("tokenizer.json").path, "--prompt", "hi", "--max-tokens", "3"])
+        #expect(r.status == 2)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.hasPrefix("error: ") && r.stderr.contains("chat_template not recognised") && r.stderr.contains("--raw"))
+        #expect(r.stderr.split(separator: "\n").count == 1) // one error line, nothing else
+        let raw = try CommandRunner.run(["generate", model, "--tokenizer", dir.appendingPathComponent("tokenizer.json").path, "--prompt", "hi",
+                                         "--max-tokens", "3", "--raw", "--json", "--temperature", "0"])
+        #expect(raw.status == 0, "\(raw.stderr)")
+        #expect(try JSONDecoder().decode(GenerateJSONReport.self, from: Data(raw.stdout.utf8)).runs[0].ids.count == 3)
+    }
+
+    @Test("Bad flag combinations are usage errors")
+    func usage() throws {
+        let model = Fixtures.sharedPath("v1_tiny/base.pth")
+        for args in [["--compare"], ["--lora", "a", "--merged", "b"], ["--interactive", "--json"], ["--temperature", "-1"], ["--max-tokens", "0"]] {
+            let r = try CommandRunner.run(["generate", model, "--prompt", "x"] + args)
+            #expect(r.status == 64, "\(args)")
+        }
+    }
+}
