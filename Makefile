@@ -40,6 +40,7 @@ bench: release
 
 fixtures:
 	$(VENV_PYTHON) scripts/make_fixtures.py
+	$(VENV_PYTHON) scripts/make_generate_fixtures.py
 
 clean:
 	rm -rf .build $(OUT)
