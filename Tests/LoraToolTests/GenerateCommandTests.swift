@@ -16,7 +16,6 @@ struct GenerateTruth: Decodable {
 
     static func load() throws -> [Case] {
         try JSONDecoder().decode(GenerateTruth.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.localPath("generate/greedy.json")))).cases
-            .filter { !$0.model.hasPrefix("mm3_tiny") } // minimind-3 runs in ModelTests once its forward pass lands
     }
 }
 

@@ -107,16 +107,7 @@ struct TextGenerationTests {
         #expect(text == c.rendered)
         #expect(ids == c.prompt_ids)
         for run in c.runs {
-            let model: TransformerModel
-            do {
-                model = try GenerationFixtures.model(c, label: run.label)
-            } catch let error as InferenceError where c.model.hasPrefix("mm3_tiny") {
-                // minimind-3's per-head q/k norms arrive with the forward-pass work of issue 7; until
-                // then loading is refused by name. Only this refusal is a known issue: once the model
-                // loads, every comparison below runs and counts.
-                withKnownIssue("minimind-3 forward pass not available yet", isIntermittent: true) { throw error }
-                continue
-            }
+            let model = try GenerationFixtures.model(c, label: run.label)
             let generator = TextGenerator(model: model, tokenizer: tokenizer,
                                           sampling: SamplingParameters(temperature: 0),
                                           stop: StopCondition(endTokenIDs: encoder.endTokenIDs, maxTokens: c.max_tokens))
