@@ -16,14 +16,29 @@ struct ConvertCommand: JSONReporting {
 
     @OptionGroup var output: OutputOptions
 
+    @Option(help: ArgumentHelp("Write only this top-level dict (e.g. 'model' of a training checkpoint), without its prefix.",
+                               valueName: "key"))
+    var select: String?
+
     var wantsJSON: Bool { output.json }
     var isQuiet: Bool { output.quiet }
-    var echo: Echo { Echo(inputs: ["input": .string(input)], options: output.echoedOptions) }
+    var echo: Echo {
+        var options = output.echoedOptions
+        options["select"] = .optional(select)
+        return Echo(inputs: ["input": .string(input)], options: options)
+    }
 
     func run() throws {
+        if let target = try output.exportTarget {
+            guard select == nil else { throw ValidationError("--select applies to checkpoint files, not to --format hf") }
+            try output.prepareExport(notOver: [input])
+            let checkpoint = try Checkpoint.open(path: input)
+            return try output.export(target, checkpoint: checkpoint, adapter: nil, multiplier: 1, input: input, label: "converting", for: self)
+        }
         try output.prepare(notOver: [input])
         let checkpoint = try Checkpoint.open(path: input)
-        let rewriter = try CheckpointRewriter(source: checkpoint, outputDType: output.outputDType)
+        var rewriter = try CheckpointRewriter(source: checkpoint, outputDType: output.outputDType)
+        rewriter.selection = select
         try output.write(rewriter, label: "converting", for: self, merging: false) { _ in "wrote" }
     }
 }

@@ -92,6 +92,8 @@ extension ErrorReport {
         case .notRepresentable(let path, let tensor, _, _, _):
             return ErrorReport(kind: "not_representable", message: m + " (check the adapter for NaN/Inf, a wrong --scale, or choose a wider --dtype)", file: path, entry: tensor, status: .doesNotFit)
         case .internalInconsistency: return ErrorReport(kind: "internal", message: m, status: .badInput)
+        case .selectionNotFound(let path, let key, _):
+            return ErrorReport(kind: "bad_input", message: "--select \(key): " + m, file: path, entry: key, status: .badInput)
         @unknown default: return ErrorReport(kind: "bad_input", message: m, status: .badInput)
         }
     }

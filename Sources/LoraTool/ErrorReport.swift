@@ -54,6 +54,7 @@ struct ErrorReport: Encodable, Equatable {
         case let e as CheckpointWriterError: self = Self.writer(e)
         case let e as NpyError: self = Self.npy(e)
         case let e as TokenizerError: self = Self.tokenizer(e)
+        case let e as ExportError: self = Self.export(e)
         case let e as CLIError: self = Self.cli(e)
         case let e as ValidationError: self = Self.usage(e.message, command: nil)
         default: self = ErrorReport(kind: "error", message: String(describing: error), status: .badInput)

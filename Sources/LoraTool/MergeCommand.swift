@@ -45,10 +45,14 @@ struct MergeCommand: JSONReporting {
 
     func run() throws {
         BLASRuntime.useSingleThread()
-        try output.prepare(notOver: [base, adapter])
+        let target = try output.exportTarget
+        try output.prepare(for: target, notOver: [base, adapter])
         let baseCheckpoint = try Checkpoint.open(path: base)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)
         _ = try bound.scaled(by: scale) // DoRA and modules_to_save refuse a scale other than 1 before anything is written
+        if let target {
+            return try output.export(target, checkpoint: baseCheckpoint, adapter: bound, multiplier: scale, input: base, label: "merging", for: self)
+        }
         let rewriter = try CheckpointRewriter(source: baseCheckpoint, adapter: bound, multiplier: scale, outputDType: output.outputDType)
         try output.write(rewriter, label: "merging", for: self, merging: true) { "merged \($0.mergedTensors.count) adapter layers into" }
         if scale < 0 {

@@ -6,12 +6,21 @@ import PthReader
 /// Options shared by the commands that write a checkpoint (`merge`, `convert`).
 struct OutputOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: ArgumentHelp(
-        "Output file: .pth/.pt/.bin (torch zip) or .safetensors.",
-        discussion: "Missing parent directories are created. A directory (-o DIR/) is refused: name the file. An existing file is refused unless --force."))
+        "Output file: .pth/.pt/.bin (torch zip) or .safetensors; a directory with --format hf.",
+        discussion: "Missing parent directories are created. A directory (-o DIR/) is refused unless --format hf: name the file. An existing file (or model directory) is refused unless --force."))
     var output: String
 
     @Option(help: "Output dtype of floating-point tensors: float32 (fp32, f32), float16 (fp16, f16, half), bfloat16 (bf16) or float64 (fp64, f64) (default: keep).")
     var dtype: String?
+
+    @Option(name: .customLong("format"), help: "Output format when the extension does not say it: hf (a Hugging Face model directory), safetensors, torch-zip.")
+    var formatName: String?
+
+    @Option(help: "With --format hf: largest shard (e.g. 5GB, 500MB, 2GiB); a bigger model is written as shards plus an index.")
+    var maxShardSize: String = "5GB"
+
+    @Option(help: "With --format hf: tokenizer.json or its directory (default: beside the input).")
+    var tokenizer: String?
 
     @Flag(help: "Overwrite the output file if it exists.")
     var force = false
@@ -27,7 +36,10 @@ struct OutputOptions: ParsableArguments {
 
     /// The container the output extension names.
     var format: OutputFormat {
-        get throws { try OutputFormat(path: output) }
+        get throws {
+            if let formatName, let named = OutputFormat(rawValue: formatName) { return named }
+            return try OutputFormat(path: output)
+        }
     }
 
     /// The dtype names `--dtype` accepts: torch's, and the short forms of Hugging Face and llama.cpp.
@@ -55,10 +67,14 @@ struct OutputOptions: ParsableArguments {
     }
 
     func validate() throws {
+        if let target = try exportTarget {
+            try validateExport(target)
+            return
+        }
         _ = try outputDType
         if output.hasSuffix("/") || OutputPath.isDirectory(output) { throw ValidationError(ErrorReport.cli(.outputIsDirectory(path: output)).message) }
         do { _ = try format } catch {
-            throw ValidationError("-o \(output): the extension must be .pth, .pt, .bin or .safetensors")
+            throw ValidationError("-o \(output): the extension must be .pth, .pt, .bin or .safetensors (or give --format hf for a directory)")
         }
     }
 

@@ -16,6 +16,9 @@ public struct CheckpointRewriter {
     public var multiplier: Float = 1
     /// New dtype for floating-point tensors; nil keeps each tensor's dtype.
     public var outputDType: DType?
+    /// A top-level dict key whose subtree alone is written, its `key.` prefix dropped from every
+    /// name (`model` keeps a training checkpoint's weights without the optimizer state).
+    public var selection: String?
 
     public init(source: Checkpoint, adapter: BoundAdapter? = nil, multiplier: Float = 1, outputDType: DType? = nil) throws {
         if let dtype = outputDType, !dtype.isFloatingPoint {
@@ -42,14 +45,27 @@ public struct CheckpointRewriter {
         }
     }
 
-    /// The output tree: dtypes changed where asked, merged weights untied from their aliases.
-    func outputTree() -> Node {
+    /// The `selection.` prefix of source names (empty without a selection).
+    var selectionPrefix: String { selection.map { $0 + "." } ?? "" }
+
+    /// The output tree: the selected subtree, dtypes changed where asked, merged weights untied from their aliases.
+    func outputTree() throws -> Node {
         let merged = Set(adapter?.layers.map(\.weightName) ?? [])
+        var root = source.root
+        if let selection {
+            guard case .dict(let items, _) = source.root,
+                  let item = items.first(where: { $0.key.pathComponent == selection }), case .dict = item.value else {
+                throw MergeError.selectionNotFound(path: source.path, key: selection, available: Self.topLevelDicts(source.root))
+            }
+            root = item.value
+        }
+        let prefix = selectionPrefix
         func rewrite(_ node: Node) -> Node {
             switch node {
             case .tensor(var entry):
+                entry.name = String(entry.name.dropFirst(prefix.count))
                 if let dtype = outputDType, entry.dtype.isFloatingPoint { entry.dtype = dtype }
-                if merged.contains(entry.name) { entry.storageKey = "merged:" + entry.name }
+                if merged.contains(prefix + entry.name) { entry.storageKey = "merged:" + entry.name }
                 return .tensor(entry)
             case .dict(let items, let ordered):
                 return .dict(items.map { DictItem(key: $0.key, value: rewrite($0.value)) }, ordered: ordered)
@@ -61,7 +77,13 @@ public struct CheckpointRewriter {
                 return node
             }
         }
-        return rewrite(source.root)
+        return rewrite(root)
+    }
+
+    /// The keys of the top-level dict whose values are dicts holding tensors (what `selection` may name).
+    static func topLevelDicts(_ root: Node) -> [String] {
+        guard case .dict(let items, _) = root else { return [] }
+        return items.filter { if case .dict = $0.value { return $0.value.containsTensor } else { return false } }.map(\.key.pathComponent)
     }
 
     /// Writes the result to `path` in `format`, atomically; returns what was done.
@@ -73,21 +95,23 @@ public struct CheckpointRewriter {
         var layers: [String: BoundLoRA] = [:]
         for layer in adapter?.layers ?? [] { layers[layer.weightName] = layer }
         var mergedNames: [String] = []
-        try CheckpointWriter.write(root: outputTree(), to: path, format: format, progress: progress) { out in
-            guard let original = byName[out.name] else {
-                throw MergeError.internalInconsistency("no source tensor named \(out.name)")
+        let prefix = selectionPrefix
+        try CheckpointWriter.write(root: try outputTree(), to: path, format: format, progress: progress) { out in
+            guard let original = byName[prefix + out.name] else {
+                throw MergeError.internalInconsistency("no source tensor named \(prefix + out.name)")
             }
-            if let layer = layers[out.name] {
+            if let layer = layers[prefix + out.name] {
                 let values = try layer.mergedWeight(from: source, multiplier: multiplier)
                 try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: original) })
-                mergedNames.append(out.name)
+                mergedNames.append(prefix + out.name)
                 return Self.encode(values, as: out.dtype)
             }
             if out.dtype == original.dtype { return try source.bytes(of: original) }
             return Self.encode(try source.floats(of: original), as: out.dtype)
         }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
-        return Summary(output: path, format: format.rawValue, tensors: source.tensors.count, mergedTensors: mergedNames,
+        let written = source.tensors.filter { $0.name.hasPrefix(prefix) }.count
+        return Summary(output: path, format: format.rawValue, tensors: written, mergedTensors: mergedNames,
                        outputBytes: size, seconds: Date().timeIntervalSince(start))
     }
 
@@ -121,6 +145,8 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
     /// A merged weight became NaN, infinite, or too large for the output dtype.
     case notRepresentable(path: String, tensor: String, index: Int, value: Float, dtype: String)
     case internalInconsistency(String)
+    /// `--select KEY` names no top-level dict of tensors.
+    case selectionNotFound(path: String, key: String, available: [String])
 
     public var description: String {
         switch self {
@@ -130,6 +156,9 @@ public enum MergeError: Error, CustomStringConvertible, Equatable {
             return "\(output): refusing to write over the input \(input)"
         case .notRepresentable(let path, let tensor, let index, let value, let dtype):
             return "\(path): \(tensor): merged value \(value) at element \(index) is not representable in \(dtype); nothing was written"
+        case .selectionNotFound(let path, let key, let available):
+            let choices = available.isEmpty ? "it has no top-level dict of tensors" : "it has " + available.map { "'\($0)'" }.joined(separator: ", ")
+            return "\(path): no top-level dict of tensors named '\(key)' (\(choices))"
         case .internalInconsistency(let what):
             return "internal error: \(what)"
         }

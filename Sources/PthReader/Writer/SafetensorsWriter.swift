@@ -13,6 +13,9 @@ enum SafetensorsWriter {
         var entry: TensorEntry
     }
 
+    /// How the reader names a safetensors file's metadata entries (`__metadata__.format`).
+    static let metadataPrefix = "__metadata__."
+
     static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?,
                       provide: (TensorEntry) throws -> [UInt8]) throws {
         var items: [Item] = []
@@ -27,8 +30,12 @@ enum SafetensorsWriter {
                 }
                 items.append(Item(name: name, entry: entry))
             } else {
-                guard metadata[leafPath] == nil else { throw CheckpointWriterError.duplicateName(path: path, name: leafPath) }
-                metadata[leafPath] = text(of: node)
+                // A safetensors file read back names its metadata `__metadata__.<key>`: write it under
+                // `<key>` again, so that a round trip keeps the keys (and `safetensors.torch.load_model`
+                // still finds what it stored there).
+                let key = leafPath.hasPrefix(metadataPrefix) ? String(leafPath.dropFirst(metadataPrefix.count)) : leafPath
+                guard metadata[key] == nil else { throw CheckpointWriterError.duplicateName(path: path, name: key) }
+                metadata[key] = text(of: node)
             }
         }
         if metadata["format"] == nil { metadata["format"] = "pt" }
