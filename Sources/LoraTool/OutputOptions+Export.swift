@@ -84,7 +84,7 @@ extension OutputOptions {
         let start = Date()
         let model = try ExportModel(checkpoint: checkpoint, adapter: adapter, multiplier: multiplier)
         if !model.assumptions.isEmpty {
-            Output.note("no config.json gave \(model.assumptions.joined(separator: ", ")); assumed (MiniMind's defaults)")
+            for line in model.assumptions { Output.note(line) }
         }
         let tokenizerFiles = try TokenizerFiles.locate(explicit: tokenizer, besideModel: input)
         if tokenizerFiles == nil {

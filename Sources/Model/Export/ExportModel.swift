@@ -57,7 +57,7 @@ public struct ExportModel {
     public let contextLength: Int
     public let bosTokenID: Int?
     public let eosTokenID: Int?
-    /// Hyper-parameters taken from defaults instead of a configuration (said on stderr by the CLI).
+    /// Hyper-parameters taken from defaults instead of a configuration, one line each (said on stderr by the CLI).
     public let assumptions: [String]
 
     /// Analyses `checkpoint`: finds its naming and state dict, resolves the hyper-parameters from
@@ -66,22 +66,25 @@ public struct ExportModel {
         self.checkpoint = checkpoint
         self.adapter = adapter
         self.multiplier = multiplier
-        let (naming, prefix) = try TransformerModel.detect(checkpoint)
         let raw = try ExportModel.rawConfiguration(for: checkpoint, path: configPath)
         let given: ModelConfiguration
         if let configPath { given = try ModelConfiguration.load(path: configPath) } else { given = try ModelConfiguration.discovered(for: checkpoint) ?? ModelConfiguration() }
+        let (architecture, prefix) = try TransformerModel.detect(checkpoint, modelType: given.modelType)
+        let naming = architecture.naming
         let loader = WeightLoader(checkpoint: checkpoint, prefix: prefix)
-        let config = try TransformerModel.resolve(given, naming: naming, loader: loader)
+        var resolver = ConfigurationResolver(given: given, architecture: architecture, loader: loader)
+        let config = try resolver.resolve()
         configuration = config
         sourceDType = loader.dominantDType
-
-        var assumed: [String] = []
-        if given.numAttentionHeads == nil { assumed.append("num_attention_heads \(config.headCount)") }
-        if given.rmsNormEps == nil { assumed.append("rms_norm_eps \(config.normEps)") }
-        if given.ropeTheta == nil { assumed.append("rope_theta \(config.ropeTheta)") }
-        let context = (raw["max_position_embeddings"] as? Int) ?? (raw["max_seq_len"] as? Int)
-        if context == nil { assumed.append("max_position_embeddings 32768") }
-        contextLength = context ?? 32768
+        if let scaling = config.ropeScaling {
+            throw ExportError.unsupported(path: checkpoint.path, reason: "rotary scaling (\(scaling)) is not carried into exports yet; only plain RoPE is")
+        }
+        if architecture.attentionBias != .never, checkpoint.tensors.contains(where: { $0.name.hasSuffix("_proj.bias") }) {
+            throw ExportError.unsupported(path: checkpoint.path, reason: "attention biases (\(architecture.name)) are not exported yet")
+        }
+        var assumed = config.assumed
+        if config.maxPositionEmbeddings == nil { assumed.append("assumed max_position_embeddings = 32768 (context length for the export)") }
+        contextLength = config.maxPositionEmbeddings ?? 32768
         bosTokenID = raw["bos_token_id"] as? Int
         eosTokenID = raw["eos_token_id"] as? Int
 
@@ -97,7 +100,7 @@ public struct ExportModel {
         let embeddingName = has(naming.embedding + ".weight") || !has(naming.head + ".weight") ? naming.embedding : naming.head
         try add(.embedding, embeddingName + ".weight")
 
-        let queryNorm = "q_norm", keyNorm = "k_norm"
+        let queryNorm = naming.queryNorm, keyNorm = naming.keyNorm
         let hasQKNorm = has(naming.layer(0, naming.attention, queryNorm) + ".weight")
         var experts = 0, expertHidden = 0, hidden = 0, anyShared = false, anyDense = false
         for i in 0..<config.layerCount {
