@@ -22,10 +22,15 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "CISAL",
+            pkgConfig: "libisal",
+            providers: [.apt(["libisal-dev"])]
+        ),
         .target(name: "CFloat16"),
         .target(
             name: "PthReader",
-            dependencies: ["CLibzip", "CFloat16"]
+            dependencies: ["CLibzip", "CISAL", "CFloat16"]
         ),
         .target(
             name: "Model",

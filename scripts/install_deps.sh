@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Installs the C libraries loratool links (libzip, OpenBLAS) and pkg-config, from Debian's
-# packages, when they are missing. A no-op when pkg-config already finds both.
+# Installs the C libraries loratool links (libzip, OpenBLAS, ISA-L for CRC-32) and pkg-config,
+# from Debian's packages, when they are missing. A no-op when pkg-config already finds all three.
 set -euo pipefail
 
-if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libzip openblas; then
+if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists libzip openblas libisal; then
     exit 0
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install_deps: installing libzip-dev libopenblas-dev pkg-config with apt-get" >&2
+echo "install_deps: installing libzip-dev libopenblas-dev libisal-dev pkg-config with apt-get" >&2
 $SUDO apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libzip-dev libopenblas-dev pkg-config >&2
-pkg-config --exists libzip openblas || { echo "install_deps: pkg-config still cannot find libzip and openblas" >&2; exit 1; }
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libzip-dev libopenblas-dev libisal-dev pkg-config >&2
+pkg-config --exists libzip openblas libisal || { echo "install_deps: pkg-config still cannot find libzip, openblas and libisal" >&2; exit 1; }

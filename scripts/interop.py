@@ -87,11 +87,67 @@ class Runner:
 # --------------------------------------------------------------------------- loading / comparing
 
 def load_output(path: str):
+    """Loads what loratool wrote. A torch zip must also pass zipfile's CRC check (testzip), load
+    with mmap=True to the same tensors, and have torch's own zip layout (zip_layout_like_torch)."""
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
 
         return load_file(path)
-    return torch.load(path, weights_only=True)
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        bad = z.testzip()
+    if bad is not None:
+        raise CheckFailed(f"zipfile.testzip: record {bad} is corrupt")
+    obj = torch.load(path, weights_only=True)
+    mapped = torch.load(path, weights_only=True, mmap=True)
+    for (name, a), (_, b) in zip(flatten(obj), flatten(mapped)):
+        if isinstance(a, torch.Tensor):
+            exact(a, b, name + " (mmap=True)")
+    zip_layout_like_torch(path, obj)
+    return obj
+
+
+def zip_records(path: str) -> list:
+    """(name without prefix, flags, method, extra ids in the local header, data offset, has
+    descriptor) for every record, read from the raw bytes."""
+    import struct
+    import zipfile
+
+    data = open(path, "rb").read()
+    out = []
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            lo = info.header_offset
+            sig, _, flags, method, _, _, _, _, _, n, m = struct.unpack("<IHHHHHIIIHH", data[lo:lo + 30])
+            extra = data[lo + 30 + n:lo + 30 + n + m]
+            ids, i = [], 0
+            while i + 4 <= len(extra):
+                fid, flen = struct.unpack("<HH", extra[i:i + 4])
+                ids.append(fid)
+                i += 4 + flen
+            start = lo + 30 + n + m
+            has_dd = data[start + info.file_size:start + info.file_size + 4] == b"PK\x07\x08"
+            out.append((info.filename.split("/", 1)[1], flags, method, tuple(ids), start, has_dd))
+    return out
+
+
+def zip_layout_like_torch(path: str, obj) -> None:
+    """torch.save of the same object gives the same records in the same order, with the same
+    flags, methods, extra fields and data descriptors; data 64-byte aligned."""
+    ref_path = os.path.join(tempfile.mkdtemp(prefix="loratool-ref-"), os.path.basename(path))
+    try:
+        torch.save(obj, ref_path)
+        ours, theirs = zip_records(path), zip_records(ref_path)
+    finally:
+        shutil.rmtree(os.path.dirname(ref_path), ignore_errors=True)
+    strip = lambda rs: [(r[0], r[1], r[2], r[3], r[5]) for r in rs]  # noqa: E731
+    if strip(ours) != strip(theirs):
+        diff = next((a, b) for a, b in zip(strip(ours) + [None], strip(theirs) + [None]) if a != b)
+        raise CheckFailed(f"zip layout differs from torch.save's: ours {diff[0]}, torch {diff[1]}")
+    misaligned = [r[0] for r in ours if r[4] % 64]
+    if misaligned:
+        raise CheckFailed(f"record data not 64-byte aligned: {misaligned[:3]}")
 
 
 def tensors_of(obj) -> dict:
@@ -356,11 +412,12 @@ def main() -> int:
             ("edge_legacy.pth", ("pth", "safetensors")),
             ("train_ckpt.pth", ("pth",)),
             ("tied_f32.pth", ("pth", "safetensors")),
+            (os.path.join(ROOT, "Tests", "Fixtures", "matrix", "deflated.pth"), ("pth", "safetensors")),
         ]
         for src, exts in conversions:
             want = torch.load(p(src), weights_only=True)
             want_tensors = tensors_of(want)
-            stem = src[: -len(".pth")]
+            stem = os.path.basename(src)[: -len(".pth")]
             for ext in exts:
                 dst = out(f"{stem}_conv.{ext}")
 
@@ -392,7 +449,7 @@ def main() -> int:
 
         def dtype_check():
             r.run("convert", p("tied_f32.pth"), "-o", out("tied_f16.pth"), "--dtype", "float16")
-            got = torch.load(out("tied_f16.pth"), weights_only=True)
+            got = load_output(out("tied_f16.pth"))
             for name, t in tied.items():
                 if name not in got:
                     raise CheckFailed(f"{name} missing")

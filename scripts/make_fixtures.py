@@ -670,6 +670,34 @@ def make_torchscript(out: str) -> None:
         torch.jit.save(torch.jit.script(nn.Linear(4, 4)), path)
 
 
+def make_deflated(out: str) -> None:
+    """A torch zip whose records are DEFLATE-compressed (torch's reader inflates them; torch.save
+    never writes them), with views at non-zero storage offsets, so readers must inflate and find
+    the bytes at an offset. Kept as it is once written (torch.save stamps a random id)."""
+    import zipfile
+
+    d = os.path.join(out, "matrix")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "deflated.pth")
+    if os.path.exists(path):
+        return
+    g = torch.Generator().manual_seed(77)
+    base = torch.randn(64, 32, generator=g)
+    obj = {"whole": base, "rows": base[40:48], "col": base[:, 5], "half": torch.randn(300, generator=g).half()[100:]}
+    plain = path + ".stored"
+    torch.save(obj, plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            item = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            item.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(item, src.read(info.filename))
+    os.remove(plain)
+    back = load_own(path)
+    check_same(obj, back, path)
+    stem = path[: -len(".pth")]
+    write_truth(path, back, stem + ".values.json", stem + ".scalars.json")
+
+
 def main() -> None:
     torch.set_num_threads(1)
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "Tests", "Fixtures")
@@ -683,6 +711,7 @@ def main() -> None:
     make_torchscript(out)
     make_algebra(out)
     hf_fixtures.make_hf_models(out, SHARED)
+    make_deflated(out)
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(out) for f in fs)
     if WEIGHTS_ONLY_REFUSED:
         print("torch.load(weights_only=True) refuses: " + ", ".join(sorted(set(WEIGHTS_ONLY_REFUSED))))

@@ -3,7 +3,7 @@ import Foundation
 import Model
 import PthReader
 
-/// `loratool inspect PATH [--json]`: what a checkpoint holds, module by module.
+/// `loratool inspect PATH [--json] [--verify]`: what a checkpoint holds, module by module.
 struct InspectCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
@@ -16,11 +16,22 @@ struct InspectCommand: JSONReporting {
     @Flag(name: .long, help: "Print one JSON object (schema in docs/json.md and docs/inspect.md).")
     var json = false
 
+    @Flag(name: .long, help: "Also read every record and check its CRC-32 (torch zip; other formats: read every tensor in full); writes nothing.")
+    var verify = false
+
     var wantsJSON: Bool { json }
-    var echo: Echo { Echo(inputs: ["path": .string(path)]) }
+    var echo: Echo { Echo(inputs: ["path": .string(path)], options: ["verify": .bool(verify)]) }
 
     func run() throws {
-        let report = try InspectionReport(checkpoint: try Checkpoint.open(path: path))
+        let checkpoint = try Checkpoint.open(path: path)
+        let integrity = verify ? try checkpoint.verifyIntegrity() : nil
+        let report = try InspectionReport(checkpoint: checkpoint)
+        if let integrity {
+            let line = integrity.checksummedRecords > 0
+                ? "verified: \(integrity.checksummedRecords) records, \(Output.byteSize(integrity.bytes)), every CRC-32 matches"
+                : "verified: \(integrity.uncheckedStorages) storages, \(Output.byteSize(integrity.bytes)) read in full (the format has no checksums)"
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
         if json {
             try Output.printJSON(report, for: self)
         } else {

@@ -201,7 +201,7 @@ import TestSupport
     @Test func zipRecordsAreStoredAlignedAndNamedAfterTheFile() throws {
         let path = try Fixtures.temporaryDirectory().appendingPathComponent("my model.v2.pth").path
         try CheckpointWriter.write(root: Self.everyDType, to: path, format: .torchZip, provide: Self.pattern)
-        let records = try Self.localRecords(of: Data(contentsOf: URL(fileURLWithPath: path)))
+        let records = try Self.localRecords(of: path)
         let names = records.map(\.name)
         #expect(names.prefix(4) == ["my model.v2/data.pkl", "my model.v2/.format_version", "my model.v2/.storage_alignment", "my model.v2/byteorder"])
         #expect(names.suffix(2) == ["my model.v2/version", "my model.v2/.data/serialization_id"])
@@ -212,21 +212,23 @@ import TestSupport
         }
     }
 
-    /// Walks the local file headers of a zip: name, compression method and where the data starts.
-    static func localRecords(of data: Data) throws -> [(name: String, method: Int, dataOffset: Int)] {
-        let bytes = [UInt8](data)
+    /// Each record of a zip in directory order: name, compression method and where the data
+    /// starts (after its local header); also checks torch's header flags and data descriptor.
+    static func localRecords(of path: String) throws -> [(name: String, method: Int, dataOffset: Int)] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
         func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
         var records: [(String, Int, Int)] = []
-        var offset = 0
-        while offset + 30 <= bytes.count, u32(offset) == 0x0403_4B50 {
-            let flags = u16(offset + 6), method = u16(offset + 8), size = u32(offset + 18)
-            let nameLength = u16(offset + 26), extraLength = u16(offset + 28)
-            let name = String(decoding: bytes[(offset + 30)..<(offset + 30 + nameLength)], as: UTF8.self)
-            let dataOffset = offset + 30 + nameLength + extraLength
-            try #require(flags & 8 == 0, "unexpected data descriptor")
-            records.append((name, method, dataOffset))
-            offset = dataOffset + size
+        for entry in try ZipArchive(path: path).entries {
+            let offset = entry.localHeaderOffset
+            try #require(u32(offset) == 0x0403_4B50)
+            let flags = u16(offset + 6), method = u16(offset + 8)
+            let dataOffset = offset + 30 + u16(offset + 26) + u16(offset + 28)
+            #expect(flags == (entry.size > 0 ? 0x0808 : 0x0800), "\(entry.name) flags")
+            if entry.size > 0 {
+                #expect(u32(dataOffset + entry.size) == 0x0807_4B50 && u32(dataOffset + entry.size + 4) == Int(entry.crc), "\(entry.name) descriptor")
+            }
+            records.append((entry.name, method, dataOffset))
         }
         return records
     }

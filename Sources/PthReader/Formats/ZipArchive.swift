@@ -1,51 +1,111 @@
 import CLibzip
+import Foundation
 
-/// A zip archive opened read-only with libzip; the handle is closed in `deinit`.
+/// A zip archive opened read-only, safe to read from any number of threads at once.
+///
+/// libzip opens and validates the archive (`ZIP_CHECKCONS`) and inflates compressed records;
+/// our own `ZipDirectory` gives each record's raw name, CRC-32 and local-header offset. STORED
+/// records (all that torch writes) are read with `pread` on our own descriptor, without libzip;
+/// their CRC-32 is checked with ISA-L against the central directory on every read that covers
+/// the whole record, and once per record for partial reads, so a flipped byte is always an error
+/// naming the record. Names are looked up in a dictionary built once, keyed by the raw name bytes.
 final class ZipArchive: @unchecked Sendable {
+    // @unchecked Sendable: every stored property is immutable except `state` and the libzip
+    // handle, which are only touched while holding `lock`; `fd` is only used with `pread`,
+    // which is safe to call concurrently on one descriptor.
     let path: String
     private let handle: OpaquePointer
+    private let fd: Int32
+    private let fileSize: Int
+    private let lock = NSLock()
+    /// Per entry: the byte offset of its data once its local header was read (-1 before), and
+    /// whether its CRC-32 was verified already.
+    private var dataOffsets: [Int]
+    private var verified: [Bool]
 
     /// One entry of the central directory.
-    struct Entry {
-        let index: UInt64
+    struct Entry: Sendable {
+        let index: Int
         let name: String
         let size: Int
+        let compressedSize: Int
         let compressed: Bool
+        let crc: UInt32
+        let localHeaderOffset: Int
     }
 
     let entries: [Entry]
+    private let byName: [[UInt8]: Int]
 
     init(path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw PthReaderError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw PthReaderError.unreadable(path: path, reason: reason)
+        }
+        let fileSize = Int(info.st_size)
+        let directory: Result<ZipDirectory, ZipDirectory.Failure>
+        do { directory = .success(try ZipDirectory.read(fd: fd, fileSize: fileSize)) } catch { directory = .failure(error) }
+        if case .failure(.duplicate(let name)) = directory {
+            close(fd)
+            throw PthReaderError.malformed(path: path, entry: name, reason: "two zip entries have this name; refusing to guess which one is meant")
+        }
         var code: Int32 = 0
         guard let handle = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code) else {
+            close(fd)
             var error = zip_error_t()
             zip_error_init_with_code(&error, code)
             defer { zip_error_fini(&error) }
             throw PthReaderError.unrecognizedFormat(path: path, reason: "not a readable zip archive (\(String(cString: zip_error_strerror(&error))))")
         }
-        self.handle = handle
-        self.path = path
-        var entries: [Entry] = []
-        let count = zip_get_num_entries(handle, 0)
-        if count > 0 {
-            for index in 0..<UInt64(count) {
-                var info = zip_stat_t()
-                zip_stat_init(&info)
-                guard zip_stat_index(handle, index, 0, &info) == 0, let cName = info.name else { continue }
-                guard info.size <= UInt64(Int.max) else {
-                    zip_close(handle)
-                    throw PthReaderError.malformed(path: path, entry: String(cString: cName), reason: "entry size \(info.size) is too large")
-                }
-                entries.append(Entry(index: index, name: String(cString: cName), size: Int(info.size),
-                                     compressed: info.comp_method != UInt16(ZIP_CM_STORE)))
+        let records: [ZipDirectory.Record]
+        switch directory {
+        case .success(let d): records = d.records
+        case .failure(let failure):
+            zip_close(handle)
+            close(fd)
+            let reason: String
+            switch failure {
+            case .notZip(let r), .malformed(let r): reason = r
+            case .duplicate(let name): reason = "duplicate entry \(name)"
             }
+            throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory: \(reason)")
         }
+        guard zip_get_num_entries(handle, 0) == Int64(records.count) else {
+            zip_close(handle)
+            close(fd)
+            throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory lists \(records.count) entries but libzip reads \(zip_get_num_entries(handle, 0))")
+        }
+        var entries: [Entry] = []
+        entries.reserveCapacity(records.count)
+        var byName: [[UInt8]: Int] = [:]
+        byName.reserveCapacity(records.count)
+        for (i, r) in records.enumerated() {
+            entries.append(Entry(index: i, name: String(decoding: r.rawName, as: UTF8.self), size: r.size,
+                                 compressedSize: r.compressedSize, compressed: r.method != 0, crc: r.crc,
+                                 localHeaderOffset: r.localHeaderOffset))
+            byName[r.rawName] = i
+        }
+        self.path = path
+        self.handle = handle
+        self.fd = fd
+        self.fileSize = fileSize
         self.entries = entries
+        self.byName = byName
+        self.dataOffsets = [Int](repeating: -1, count: entries.count)
+        self.verified = [Bool](repeating: false, count: entries.count)
     }
 
-    deinit { zip_close(handle) }
+    deinit {
+        zip_close(handle)
+        close(fd)
+    }
 
-    func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+    /// The entry with exactly this name (byte-for-byte), if any.
+    func entry(named name: String) -> Entry? { byName[Array(name.utf8)].map { entries[$0] } }
 
     /// Reads a whole entry (used for small records such as `data.pkl` and `byteorder`).
     func contents(of entry: Entry, limit: Int = 1 << 30) throws -> [UInt8] {
@@ -58,47 +118,149 @@ final class ZipArchive: @unchecked Sendable {
         }
     }
 
-    /// Reads `buffer.count` bytes of an entry starting at `offset` into `buffer`.
+    /// Reads `buffer.count` bytes of an entry starting at `offset` into `buffer`, verifying the
+    /// record's CRC-32 (see the type's description).
     func read(_ entry: Entry, offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
         guard offset >= 0, buffer.count <= entry.size, offset <= entry.size - buffer.count else {
             throw PthReaderError.malformed(path: path, entry: entry.name, reason: "needs bytes \(offset)..<\(offset + buffer.count) but the record has \(entry.size)")
         }
-        if buffer.count == 0 { return }
-        guard let file = zip_fopen_index(handle, entry.index, 0) else { throw libzipError(entry) }
-        defer { zip_fclose(file) }
-        if offset > 0 {
-            if zip_fseek(file, Int64(offset), SEEK_SET) != 0 {
-                // Compressed entries cannot seek: read and drop the bytes before `offset`.
-                var skip = offset
-                var scratch = [UInt8](repeating: 0, count: Swift.min(skip, 1 << 20))
-                while skip > 0 {
-                    let n = scratch.withUnsafeMutableBytes { zip_fread(file, $0.baseAddress, UInt64(Swift.min(skip, $0.count))) }
-                    guard n > 0 else { throw fileError(file, entry) }
-                    skip -= Int(n)
-                }
-            }
+        if entry.compressed {
+            try readCompressed(entry, offset: offset, into: buffer)
+            return
         }
+        let start = try dataOffset(of: entry)
+        if buffer.count == entry.size {
+            try preadFully(buffer, at: start, entry: entry)
+            try check(entry, crc: CRC32.update(0, UnsafeRawBufferPointer(buffer)))
+            return
+        }
+        if buffer.count > 0 { try preadFully(buffer, at: start + offset, entry: entry) }
+        if isVerified(entry) { return }
+        // A part of the record: hash what lies before and after it too, once per record.
+        var crc = try crcOfRange(entry, from: start, count: offset)
+        crc = CRC32.update(crc, UnsafeRawBufferPointer(buffer))
+        crc = try crcOfRange(entry, from: start + offset + buffer.count, count: entry.size - offset - buffer.count, initial: crc)
+        try check(entry, crc: crc)
+    }
+
+    /// Reads a whole record and compares its CRC-32 with the directory's, without keeping the bytes.
+    func verify(_ entry: Entry) throws {
+        if entry.compressed {
+            try readCompressed(entry, offset: 0, into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+        } else {
+            try check(entry, crc: crcOfRange(entry, from: try dataOffset(of: entry), count: entry.size))
+        }
+    }
+
+    private func isVerified(_ entry: Entry) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return verified[entry.index]
+    }
+
+    private func check(_ entry: Entry, crc: UInt32) throws {
+        guard crc == entry.crc else {
+            throw PthReaderError.malformed(path: path, entry: entry.name,
+                reason: "CRC-32 mismatch: the record's bytes give \(hex(crc)) but the zip directory records \(hex(entry.crc)); the file is corrupt")
+        }
+        lock.lock(); verified[entry.index] = true; lock.unlock()
+    }
+
+    private func hex(_ v: UInt32) -> String {
+        let digits = String(v, radix: 16)
+        return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
+    }
+
+    /// Where a STORED entry's bytes start: after its local header, read once and checked.
+    private func dataOffset(of entry: Entry) throws -> Int {
+        lock.lock()
+        let known = dataOffsets[entry.index]
+        lock.unlock()
+        if known >= 0 { return known }
+        var header = [UInt8](repeating: 0, count: 30)
+        guard entry.localHeaderOffset <= fileSize - 30 else {
+            throw PthReaderError.malformed(path: path, entry: entry.name, reason: "local header offset \(entry.localHeaderOffset) lies outside the file")
+        }
+        try header.withUnsafeMutableBytes { try preadFully($0, at: entry.localHeaderOffset, entry: entry) }
+        guard ZipDirectory.le32(header, 0) == 0x0403_4B50 else {
+            throw PthReaderError.malformed(path: path, entry: entry.name, reason: "local header signature missing at byte \(entry.localHeaderOffset)")
+        }
+        let start = entry.localHeaderOffset + 30 + Int(ZipDirectory.le16(header, 26)) + Int(ZipDirectory.le16(header, 28))
+        guard start <= fileSize, entry.size <= fileSize - start, entry.size == entry.compressedSize else {
+            throw PthReaderError.malformed(path: path, entry: entry.name, reason: "record data (\(entry.size) bytes at \(start)) does not fit the \(fileSize)-byte file")
+        }
+        lock.lock(); dataOffsets[entry.index] = start; lock.unlock()
+        return start
+    }
+
+    private func preadFully(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int, entry: Entry) throws {
         var done = 0
         while done < buffer.count {
-            let n = zip_fread(file, buffer.baseAddress! + done, UInt64(buffer.count - done))
-            guard n > 0 else { throw fileError(file, entry) }
-            done += Int(n)
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw PthReaderError.unreadable(path: path, reason: "\(entry.name): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { throw PthReaderError.malformed(path: path, entry: entry.name, reason: "file ends inside the record") }
+            done += n
         }
     }
 
-    private func libzipError(_ entry: Entry) -> PthReaderError {
-        let message = String(cString: zip_strerror(handle))
-        return .malformed(path: path, entry: entry.name, reason: "cannot open record: \(message)")
+    /// CRC-32 of `count` file bytes at `from`, continuing `initial`, read in 1 MiB pieces.
+    private func crcOfRange(_ entry: Entry, from: Int, count: Int, initial: UInt32 = 0) throws -> UInt32 {
+        var crc = initial
+        guard count > 0 else { return crc }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.min(count, 1 << 20), alignment: 64)
+        defer { scratch.deallocate() }
+        var done = 0
+        while done < count {
+            let n = Swift.min(scratch.count, count - done)
+            let piece = UnsafeMutableRawBufferPointer(rebasing: scratch[..<n])
+            try preadFully(piece, at: from + done, entry: entry)
+            crc = CRC32.update(crc, UnsafeRawBufferPointer(piece))
+            done += n
+        }
+        return crc
     }
 
-    private func fileError(_ file: OpaquePointer, _ entry: Entry) -> PthReaderError {
-        let message = String(cString: zip_file_strerror(file))
-        return .malformed(path: path, entry: entry.name, reason: "cannot read record: \(message)")
+    /// Inflates a whole compressed entry (libzip, under the lock), copying the bytes at
+    /// `offset ..< offset + buffer.count` into `buffer` and checking the CRC-32 of all of it.
+    /// Reading from the start is what torch does too: deflate streams cannot seek.
+    private func readCompressed(_ entry: Entry, offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+        lock.lock(); defer { lock.unlock() }
+        guard let file = zip_fopen_index(handle, UInt64(entry.index), 0) else {
+            throw PthReaderError.malformed(path: path, entry: entry.name, reason: "cannot open record: \(String(cString: zip_strerror(handle)))")
+        }
+        defer { zip_fclose(file) }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { scratch.deallocate() }
+        var position = 0
+        var crc: UInt32 = 0
+        while position < entry.size {
+            let want = Swift.min(scratch.count, entry.size - position)
+            let n = Int(zip_fread(file, scratch.baseAddress, UInt64(want)))
+            guard n > 0 else {
+                let message = n < 0 ? String(cString: zip_file_strerror(file)) : "record ends early"
+                throw PthReaderError.malformed(path: path, entry: entry.name, reason: "cannot inflate record: \(message)")
+            }
+            let piece = UnsafeRawBufferPointer(rebasing: scratch[..<n])
+            crc = CRC32.update(crc, piece)
+            // Copy the overlap of [position, position + n) with [offset, offset + buffer.count).
+            let lo = Swift.max(position, offset), hi = Swift.min(position + n, offset + buffer.count)
+            if lo < hi {
+                (buffer.baseAddress! + (lo - offset)).copyMemory(from: piece.baseAddress! + (lo - position), byteCount: hi - lo)
+            }
+            position += n
+        }
+        guard crc == entry.crc else {
+            throw PthReaderError.malformed(path: path, entry: entry.name,
+                reason: "CRC-32 mismatch: the record's bytes give \(hex(crc)) but the zip directory records \(hex(entry.crc)); the file is corrupt")
+        }
+        verified[entry.index] = true
     }
 }
 
 /// One zip entry as a `ByteSource` for a storage's bytes.
-final class ZipEntrySource: ByteSource, @unchecked Sendable {
+final class ZipEntrySource: ByteSource, Sendable {
     let archive: ZipArchive
     let entry: ZipArchive.Entry
 

@@ -27,13 +27,11 @@ public enum CheckpointWriter {
     public static func write(root: Node, to path: String, format: OutputFormat,
                              progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
                              provide: (TensorEntry) throws -> [UInt8]) throws {
-        try withoutActuallyEscaping(provide) { provide in
-            switch format {
-            case .torchZip:
-                try TorchZipWriter.write(root: root, to: path, progress: progress, provide: provide)
-            case .safetensors:
-                try SafetensorsWriter.write(root: root, to: path, progress: progress, provide: provide)
-            }
+        switch format {
+        case .torchZip:
+            try TorchZipWriter.write(root: root, to: path, progress: progress, provide: provide)
+        case .safetensors:
+            try SafetensorsWriter.write(root: root, to: path, progress: progress, provide: provide)
         }
     }
 

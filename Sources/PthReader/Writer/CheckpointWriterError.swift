@@ -14,8 +14,6 @@ public enum CheckpointWriterError: Error, CustomStringConvertible, Equatable {
     case unsupportedValue(path: String, reason: String)
     /// A file-system operation failed (`operation` is e.g. "create", "write", "rename").
     case io(path: String, operation: String, reason: String)
-    /// libzip refused or failed to write the archive.
-    case zip(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -31,8 +29,6 @@ public enum CheckpointWriterError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(reason)"
         case .io(let path, let operation, let reason):
             return "\(path): cannot \(operation): \(reason)"
-        case .zip(let path, let reason):
-            return "\(path): cannot write the zip archive: \(reason)"
         }
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Writes the safetensors format: an 8-byte little-endian header length, a JSON header padded
-/// with spaces to a multiple of 8 bytes, then every tensor's bytes back to back.
+/// with spaces to a multiple of 8 bytes, then every tensor's bytes back to back, written through
+/// `ChunkedOutput` (512 KiB writes into the atomic temporary file).
 ///
 /// Like the `safetensors` library, tensors are laid out by decreasing element size, then by name,
 /// so every tensor's data is aligned to its element size; header keys are sorted. Non-tensor
@@ -56,8 +57,8 @@ enum SafetensorsWriter {
         var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]))
         while json.count % 8 != 0 { json.append(0x20) }
 
-        let output = try AtomicOutputFile(target: path)
-        _ = try output.openForWriting()
+        let file = try AtomicOutputFile(target: path)
+        let output = try ChunkedOutput(file: file)
         try withUnsafeBytes(of: UInt64(json.count).littleEndian) { try output.write($0) }
         try json.withUnsafeBytes { try output.write($0) }
         for (i, item) in items.enumerated() {

@@ -1,18 +1,16 @@
 import Foundation
 
-/// Writes the torch zip format (`torch.save` since PyTorch 1.6) with libzip.
+/// Writes the torch zip format (`torch.save` since PyTorch 1.6) with our own `StoredZipWriter`.
 ///
 /// Records, in torch's order, under the prefix `<stem>/` (the output file name without extension):
 /// `data.pkl`, `.format_version` (`1`), `.storage_alignment` (`64`), `byteorder` (`little`),
 /// `data/<key>` (one per storage), `version` (`3`), `.data/serialization_id`. All entries are
 /// STORED; every entry's data starts at a multiple of 64 bytes in the file, padded with a
-/// local-header extra field (id `FB`) as torch does.
+/// local-header extra field (id `FB`) as torch does. Bytes go straight into the atomic temporary
+/// file in 512 KiB writes (`ChunkedOutput`); nothing else is created on disk.
 enum TorchZipWriter {
     /// Alignment torch uses for record data (`.storage_alignment`).
     static let alignment = 64
-    /// Extra field id torch uses for its alignment padding ("FB" little-endian).
-    static let paddingFieldID: UInt16 = 0x4246
-
     /// One storage record to write: the first tensor that uses it and its key.
     struct Storage {
         var key: String
@@ -20,8 +18,8 @@ enum TorchZipWriter {
         var name: String
     }
 
-    static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?,
-                      provide: @escaping (TensorEntry) throws -> [UInt8]) throws {
+    static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?, zip64Threshold: Int = 0xFFFF_FFFF,
+                      provide: (TensorEntry) throws -> [UInt8]) throws {
         // Plan storages: one per distinct view; exact aliases share. `leafStorage` lists, in the
         // depth-first order the pickler visits tensors, which storage each tensor leaf uses.
         var storages: [Storage] = []
@@ -52,49 +50,23 @@ enum TorchZipWriter {
 
         let stem = archiveName(for: path)
         let output = try AtomicOutputFile(target: path)
-        let archive = try ZipArchiveWriter(creatingAt: output.temporaryPath, reportedPath: path)
-
-        var records: [(name: String, source: ZipWriteSource)] = []
-        func record(_ name: String, _ text: String) {
-            records.append(("\(stem)/\(name)", ZipWriteSource(bytes: Array(text.utf8))))
+        let zip = StoredZipWriter(output: try ChunkedOutput(file: output), reportedPath: path, zip64Threshold: zip64Threshold)
+        func record(_ name: String, _ text: String) throws {
+            try zip.add(name: "\(stem)/\(name)", bytes: Array(text.utf8))
         }
-        records.append(("\(stem)/data.pkl", ZipWriteSource(bytes: pickle)))
-        record(".format_version", "1")
-        record(".storage_alignment", String(alignment))
-        record("byteorder", "little")
-        var done = 0
-        let total = storages.count
-        for storage in storages {
-            let source = ZipWriteSource(size: storage.entry.byteCount, finished: {
-                done += 1
-                progress?(done, total)
-            }) {
-                try CheckpointWriter.bytes(of: storage.entry, name: storage.name, path: path, provide: provide)
-            }
-            records.append(("\(stem)/data/\(storage.key)", source))
+        try zip.add(name: "\(stem)/data.pkl", bytes: pickle)
+        try record(".format_version", "1")
+        try record(".storage_alignment", String(alignment))
+        try record("byteorder", "little")
+        for (done, storage) in storages.enumerated() {
+            let bytes = try CheckpointWriter.bytes(of: storage.entry, name: storage.name, path: path, provide: provide)
+            try zip.add(name: "\(stem)/data/\(storage.key)", bytes: bytes)
+            progress?(done + 1, storages.count)
         }
-        record("version", "3\n")
-        record(".data/serialization_id", serializationID())
-
-        // libzip writes entries in order with no data descriptors: predict each local header's
-        // offset and pad it so the data starts on the alignment.
-        var offset = 0
-        for (name, source) in records {
-            let header = 30 + name.utf8.count + zip64ExtraFieldSize(for: source.size) + 4
-            let padding = (alignment - (offset + header) % alignment) % alignment
-            try archive.add(name: name, source: source,
-                            localExtraField: (paddingFieldID, [UInt8](repeating: 0, count: padding)))
-            offset += header + padding + source.size
-        }
-        try archive.close()
+        try record("version", "3\n")
+        try record(".data/serialization_id", serializationID())
+        try zip.finish()
         try output.commit()
-    }
-
-    /// Bytes of the ZIP64 extra field libzip puts in a local header for an entry of `size` bytes.
-    private static func zip64ExtraFieldSize(for size: Int) -> Int {
-        if size > 0xFFFF_FFFF { return 20 }
-        if size == 0xFFFF_FFFF { return 4 }
-        return 0
     }
 
     /// The record prefix torch uses: the file name without its extension (`model` for `model.pth`),
