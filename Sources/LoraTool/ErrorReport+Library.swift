@@ -103,7 +103,7 @@ extension ErrorReport {
         switch e {
         case .unsupportedExtension(let path):
             return ErrorReport(kind: "usage", message: "-o \(path): the extension must be .pth, .pt, .bin or .safetensors", file: path, status: .usage)
-        case .io(let path, _, _), .zip(let path, _): return ErrorReport(kind: "io", message: m, file: path, status: .outputFailure)
+        case .io(let path, _, _): return ErrorReport(kind: "io", message: m, file: path, status: .outputFailure)
         case .wrongByteCount(let path, let tensor, _, _), .invalidTensor(let path, let tensor, _):
             return ErrorReport(kind: "unwritable", message: m, file: path, entry: tensor, status: .badInput)
         case .duplicateName(let path, let name): return ErrorReport(kind: "unwritable", message: m, file: path, entry: name, status: .badInput)
