@@ -130,12 +130,14 @@ struct GenerateCommand: JSONReporting {
             runs.append(("base", try TransformerModel.load(checkpoint, configuration: configuration)))
         }
         if let lora {
-            let pairs = try LoRAAdapter.load(path: lora).bind(to: checkpoint).pairs
-            runs.append(("lora", try TransformerModel.load(checkpoint, configuration: configuration, adapters: pairs, mode: .unmerged)))
+            let bound = try LoRAAdapter.load(path: lora).bind(to: checkpoint)
+            try bound.requirePlainLoRAForward()
+            runs.append(("lora", try TransformerModel.load(checkpoint, configuration: configuration, adapters: bound.pairs, mode: .unmerged)))
         }
         if let merged {
             runs.append(("merged", try TransformerModel.load(Checkpoint.open(path: merged), configuration: configuration)))
         }
+        if let first = runs.first { ModelOptions.reportAssumptions(first.1.configuration) }
         return runs
     }
 

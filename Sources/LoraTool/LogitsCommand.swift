@@ -126,16 +126,20 @@ struct LogitsCommand: JSONReporting {
                 throw CLIError.outputFailed(path: output, reason: ErrorReport(error).message)
             }
         }
+        // The text view (as `generate` shows it) when a tokenizer is given or lies beside the model.
+        let textTokenizer = (top != nil || decode != nil) ? try tokenOptions.optionalTokenizer(modelPath: model) : nil
+        let generatedText = decode == nil ? nil : textTokenizer?.decode(result.generated, skippingSpecialTokens: true)
         if json {
             let positions = tokens + result.generated.dropLast()
             try Output.printJSON(LogitsReport(tokens: tokens, output: output, shape: result.logits.shape,
-                                              top: top.map { Self.topEntries(result.logits, count: $0, tokens: positions) },
-                                              generated: decode == nil ? nil : result.generated, timing: timing,
+                                              top: top.map { Self.topEntries(result.logits, count: $0, tokens: positions, tokenizer: textTokenizer) },
+                                              generated: decode == nil ? nil : result.generated, generatedText: generatedText, timing: timing,
                                               configuration: network.configuration), for: self)
             return
         }
         if decode != nil { Output.say("generated: " + result.generated.map(String.init).joined(separator: ",")) }
-        if let top { Output.say(Self.topTokens(result.logits, count: top, tokens: tokens + result.generated.dropLast()), terminator: "") }
+        if let generatedText { Output.say("text: " + Self.quoted(generatedText)) }
+        if let top { Output.say(Self.topTokens(result.logits, count: top, tokens: tokens + result.generated.dropLast(), tokenizer: textTokenizer), terminator: "") }
     }
 
     static func milliseconds(_ d: Duration) -> Double {
@@ -143,17 +147,37 @@ struct LogitsCommand: JSONReporting {
     }
 
     /// One line per position: the input token and the `count` most likely next tokens with probabilities.
-    static func topTokens(_ logits: Tensor, count: Int, tokens: [Int]) -> String {
+    static func topTokens(_ logits: Tensor, count: Int, tokens: [Int], tokenizer: BPETokenizer? = nil) -> String {
         var out = ""
-        for position in topEntries(logits, count: count, tokens: tokens) {
-            let entries = position.next.map { String(format: "%d (p=%.4f, logit=%.4f)", $0.token, $0.probability, $0.logit) }
-            out += "position \(position.position) token \(position.token): " + entries.joined(separator: ", ") + "\n"
+        for position in topEntries(logits, count: count, tokens: tokens, tokenizer: tokenizer) {
+            let entries = position.next.map {
+                "\($0.token)" + ($0.text.map { " " + quoted($0) } ?? "") + String(format: " (p=%.4f, logit=%.4f)", $0.probability, $0.logit)
+            }
+            out += "position \(position.position) token \(position.token)" + (position.text.map { " " + quoted($0) } ?? "") + ": "
+                + entries.joined(separator: ", ") + "\n"
         }
         return out
     }
 
+    /// Text in double quotes with backslash, quote and control characters escaped, on one line.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+
     /// For each position, the input token and the `count` most likely next tokens (softmax in float64).
-    static func topEntries(_ logits: Tensor, count: Int, tokens: [Int]) -> [LogitsReport.Position] {
+    static func topEntries(_ logits: Tensor, count: Int, tokens: [Int], tokenizer: BPETokenizer? = nil) -> [LogitsReport.Position] {
         let vocab = logits.shape[1]
         let k = min(count, vocab)
         return tokens.enumerated().map { position, token in
@@ -162,9 +186,10 @@ struct LogitsCommand: JSONReporting {
             let total = row.reduce(0.0) { $0 + exp(Double($1 - maxLogit)) }
             let best = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
             let next = best.map { i in
-                LogitsReport.Candidate(token: i - position * vocab, probability: exp(Double(row[i] - maxLogit)) / total, logit: row[i])
+                LogitsReport.Candidate(token: i - position * vocab, text: tokenizer?.decode([i - position * vocab]),
+                                       probability: exp(Double(row[i] - maxLogit)) / total, logit: row[i])
             }
-            return LogitsReport.Position(position: position, token: token, next: next)
+            return LogitsReport.Position(position: position, token: token, text: tokenizer?.decode([token]), next: next)
         }
     }
 }

@@ -12,6 +12,8 @@ struct LogitsReport: Encodable {
     var top: [Position]?
     /// With `--decode`: the generated token ids.
     var generated: [Int]?
+    /// With `--decode` and a tokenizer: the generated text, special tokens skipped (as `generate` prints it).
+    var generatedText: String?
     var timing: Timing
     /// The hyper-parameters the model ran with, including those it had to assume.
     var configuration: ResolvedModelConfiguration
@@ -20,12 +22,16 @@ struct LogitsReport: Encodable {
     struct Position: Encodable {
         var position: Int
         var token: Int
+        /// The input token's text, when a tokenizer is available.
+        var text: String?
         var next: [Candidate]
     }
 
     /// One candidate next token.
     struct Candidate: Encodable {
         var token: Int
+        /// The token's text (special tokens as written), when a tokenizer is available.
+        var text: String?
         var probability: Double
         var logit: Float
     }

@@ -74,12 +74,11 @@ struct TokenOptions: ParsableArguments {
     @Option(help: "Text to tokenize instead of --tokens (needs a tokenizer).")
     var prompt: String?
 
-    @Option(help: "tokenizer.json for --prompt (default: tokenizer.json beside the model).")
+    @Option(help: "tokenizer.json for --prompt, and for the text that logits --top/--decode show (default: tokenizer.json beside the model).")
     var tokenizer: String?
 
     func validate() throws {
         if tokens != nil && prompt != nil { throw ValidationError("give either --tokens or --prompt, not both") }
-        if tokenizer != nil && prompt == nil { throw ValidationError("--tokenizer is only used with --prompt") }
     }
 
     /// The ids to run, or nil when neither `--tokens` nor `--prompt` was given.
@@ -89,6 +88,12 @@ struct TokenOptions: ParsableArguments {
         let ids = try Self.tokenizer(tokenizer, modelPath: modelPath, purpose: "--prompt").encode(prompt)
         guard !ids.isEmpty else { throw ValidationError("--prompt encodes to no tokens") }
         return ids
+    }
+
+    /// The tokenizer for showing text: `--tokenizer`, else the tokenizer.json beside the model, else nil.
+    func optionalTokenizer(modelPath: String) throws -> BPETokenizer? {
+        if let tokenizer { return try BPETokenizer(contentsOf: URL(fileURLWithPath: tokenizer)) }
+        return try CompanionFile.beside(modelPath, named: "tokenizer.json").map { try BPETokenizer(contentsOf: $0) }
     }
 
     /// The tokenizer from `--tokenizer` (a tokenizer.json or its directory), else the tokenizer.json

@@ -48,6 +48,7 @@ struct VerifyCommand: JSONReporting {
 
     func validate() throws {
         if let atol, !(atol >= 0) { throw ValidationError("--atol must be a non-negative number") }
+        if tokenOptions.tokenizer != nil && tokenOptions.prompt == nil { throw ValidationError("--tokenizer is only used with --prompt") }
     }
 
     func run() throws {

@@ -114,3 +114,24 @@ struct GenerateCommandTests {
         }
     }
 }
+
+@Suite("logits text view")
+struct LogitsTextViewTests {
+    @Test("logits --decode and --top show the text generate shows")
+    func decodeShowsText() throws {
+        let c = try #require(try GenerateTruth.load().first { $0.model.hasPrefix("v1_tiny") })
+        let run = try #require(c.runs.first { $0.label == "base" })
+        let r = try CommandRunner.run(["logits", Fixtures.sharedPath(c.model), "--tokens", c.prompt_ids.map(String.init).joined(separator: ","),
+                                       "--decode", String(run.ids.count), "--top", "2", "--tokenizer", Fixtures.sharedPath("tokenizer.json")])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.first == "generated: " + run.ids.map(String.init).joined(separator: ","))
+        let quoted = "\"" + run.text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n") + "\""
+        #expect(lines.dropFirst().first == "text: " + quoted)
+        // --top: the first position names its token's text (<|im_start|> is id 1), and candidates carry theirs.
+        #expect(lines.contains { $0.hasPrefix("position 0 token 1 \"<|im_start|>\": ") })
+        let last = try #require(lines.last { $0.hasPrefix("position ") })
+        #expect(last.contains(": \(run.ids.last!) \""))
+    }
+}

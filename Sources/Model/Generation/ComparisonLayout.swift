@@ -23,7 +23,7 @@ public enum ComparisonLayout {
         }
     }
 
-    /// Columns of at least `minimumColumn` characters fit in `width`: side by side, else stacked.
+    /// Columns of at least `minimumColumn` terminal cells fit in `width`: side by side, else stacked.
     public static func render(_ columns: [Column], width: Int, minimumColumn: Int = 28) -> String {
         let separator = " │ "
         let columnWidth = columns.isEmpty ? 0 : (width - separator.count * (columns.count - 1)) / columns.count
@@ -42,22 +42,39 @@ public enum ComparisonLayout {
         return out
     }
 
-    /// Hard-wraps text at `width` characters and at its own newlines (control characters shown as spaces).
+    /// Hard-wraps text at `width` terminal cells and at its own newlines (control characters shown as spaces).
     static func wrap(_ text: String, width: Int) -> [String] {
         var lines: [String] = []
         for paragraph in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            var line = ""
+            var line = "", used = 0
             for character in paragraph {
-                let shown: Character = character.isNewline || character == "\t" || character.unicodeScalars.first.map({ $0.value < 0x20 }) == true ? " " : character
-                if line.count == width { lines.append(line); line = "" }
+                let shown: Character = character.unicodeScalars.first.map({ $0.value < 0x20 || $0.value == 0x7F }) == true ? " " : character
+                let cells = cellWidth(shown)
+                if used + cells > width { lines.append(line); line = ""; used = 0 }
                 line.append(shown)
+                used += cells
             }
             lines.append(line)
         }
         return lines
     }
 
+    /// Terminal cells a character takes: 2 for East Asian wide and fullwidth characters and emoji, else 1.
+    static func cellWidth(_ character: Character) -> Int {
+        guard let value = character.unicodeScalars.first?.value else { return 0 }
+        switch value {
+        case 0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF, 0xA000...0xA4CF,
+             0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60, 0xFFE0...0xFFE6,
+             0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x3FFFD:
+            return 2
+        default:
+            return 1
+        }
+    }
+
+    /// The text padded with spaces to `width` cells.
     private static func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+        let used = text.reduce(0) { $0 + cellWidth($1) }
+        return used >= width ? text : text + String(repeating: " ", count: width - used)
     }
 }
