@@ -38,6 +38,7 @@ test: deps
 
 bench: release
 	$(VENV_PYTHON) scripts/bench.py .build/release/loratool
+	$(VENV_PYTHON) scripts/bench_generate.py .build/release/loratool
 
 fixtures:
 	$(VENV_PYTHON) scripts/make_fixtures.py

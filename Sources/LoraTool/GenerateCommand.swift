@@ -206,6 +206,10 @@ struct GenerateCommand: JSONReporting {
         } else {
             out += "no divergence: all \(results.count) runs generated the same \(results.first?.result.ids.count ?? 0) tokens\n"
         }
+        if results.count > 2 {
+            let pairs = GenerationComparison.pairwise(results.map(\.label), results.map(\.result.ids))
+            out += "pairwise: " + pairs.map { "\($0.first)/\($0.second) " + ($0.index.map { "diverge at \($0)" } ?? "agree") }.joined(separator: ", ") + "\n"
+        }
         return out
     }
 
@@ -269,6 +273,8 @@ struct GenerateReport: Encodable {
         var index: Int?
         /// Each run's token at that position (nil for a run that had ended).
         var tokens: [String: Int?]
+        /// For each pair of runs ("base/lora", "base/merged", "lora/merged"), where those two first differ (nil: never).
+        var pairs: [String: Int?]
     }
     var prompt: String
     var sampling: SamplingParameters
@@ -284,7 +290,9 @@ struct GenerateReport: Encodable {
         if compared {
             var tokens: [String: Int?] = [:]
             for run in runs { tokens[run.label] = divergence.flatMap { $0 < run.result.ids.count ? run.result.ids[$0] : nil } }
-            self.divergence = Divergence(index: divergence, tokens: divergence == nil ? [:] : tokens)
+            var pairs: [String: Int?] = [:]
+            for pair in GenerationComparison.pairwise(runs.map(\.label), runs.map(\.result.ids)) { pairs["\(pair.first)/\(pair.second)"] = pair.index }
+            self.divergence = Divergence(index: divergence, tokens: divergence == nil ? [:] : tokens, pairs: pairs)
         }
     }
 }

@@ -21,7 +21,7 @@ struct GenerateTruth: Decodable {
 
 struct GenerateJSONReport: Decodable {
     struct Run: Decodable { var label: String; var prompt_ids: [Int]; var ids: [Int]; var text: String; var tokens_per_second: Double }
-    struct Divergence: Decodable { var index: Int? }
+    struct Divergence: Decodable { var index: Int?; var pairs: [String: Int?] }
     var schema_version: Int
     var command: String
     var prompt: String
@@ -51,6 +51,10 @@ struct GenerateCommandTests {
         }
         let expected = (0..<c.max_tokens).first { i in Set(c.runs.map { i < $0.ids.count ? $0.ids[i] : -1 }).count > 1 }
         #expect(report.divergence?.index == expected)
+        let loraRun = c.runs[1].ids, mergedRun = c.runs[2].ids
+        let loraMerged = (0..<max(loraRun.count, mergedRun.count)).first { i in (i < loraRun.count ? loraRun[i] : -1) != (i < mergedRun.count ? mergedRun[i] : -1) }
+        #expect(report.divergence?.pairs["lora/merged"] == .some(loraMerged))
+        #expect(report.divergence?.pairs.count == 3)
     }
 
     @Test("Streams the text to stdout and tokens/s to stderr; prompt from stdin or a file")

@@ -10,4 +10,15 @@ public enum GenerationComparison {
         }
         return nil
     }
+
+    /// The first divergence of every pair of runs, in order (`labels[i]` against `labels[j]`, i < j).
+    public static func pairwise(_ labels: [String], _ runs: [[Int]]) -> [(first: String, second: String, index: Int?)] {
+        var out: [(String, String, Int?)] = []
+        for i in runs.indices {
+            for j in runs.indices where j > i {
+                out.append((labels[i], labels[j], firstDivergence([runs[i], runs[j]])))
+            }
+        }
+        return out
+    }
 }
