@@ -458,6 +458,42 @@ def main() -> int:
 
         r.check("convert tied_f32.pth --dtype float16 -> tied_f16.pth", dtype_check)
 
+        # ---- merge: a LoRA-training checkpoint (upstream lm_checkpoint: base weights and .lora. keys in
+        # one state dict) with no adapter argument: folds in its own adapter, writes the base keys only,
+        # and equals upstream merge_lora (W.half() + (B @ A).half(), rounded twice) within one float16
+        # step of the operands, while being the correctly rounded W + B·A.
+        for case in ("mm3_tiny", "mm3_tiny_moe", "mm3_tiny_yarn"):
+            def ckpt_check(case=case):
+                ckpt = torch.load(p(f"{case}/ckpt_with_lora.pth"), weights_only=True)
+                ref = torch.load(p(f"{case}/merged_ref.pth"), weights_only=True)
+                r.run("merge", p(f"{case}/ckpt_with_lora.pth"), "-o", out(f"{case}_ckpt.pth"))
+                got = load_output(out(f"{case}_ckpt.pth"))
+                if set(got) != set(ref):
+                    raise AssertionError(f"keys differ from upstream merge_lora: {sorted(set(got) ^ set(ref))[:4]}")
+                if any(".lora." in k for k in got):
+                    raise AssertionError("output holds .lora. keys")
+                worst_ref = worst_exact = 0.0
+                pairs = adapter_pairs({k: v for k, v in ckpt.items() if ".lora." in k})
+                for k, v in got.items():
+                    if v.dtype != ref[k].dtype:
+                        raise AssertionError(f"{k}: dtype {v.dtype}, upstream {ref[k].dtype}")
+                    module = k[: -len(".weight")]
+                    if module not in pairs:
+                        exact(v, ref[k], k)
+                        continue
+                    a, b = pairs[module]
+                    w = ckpt[k].float()
+                    delta = b.float() @ a.float()
+                    full = w + delta
+                    operands = torch.maximum(torch.maximum(w.abs(), delta.abs()), full.abs())
+                    worst_ref = max(worst_ref, float(((v.float() - ref[k].float()).abs() / f16_ulp(operands)).max()))
+                    worst_exact = max(worst_exact, float(((v.float() - full).abs() / f16_ulp(full)).max()))
+                if worst_ref > 1.0 or worst_exact > 0.5:
+                    raise AssertionError(f"{worst_ref} float16 steps from upstream, {worst_exact} from W + B·A")
+                return f"{len(got)} base keys, {len(pairs)} layers merged; <= {worst_ref:.3g} f16 step from upstream merge_lora, {worst_exact:.3g} from exact"
+
+            r.check(f"merge {case}/ckpt_with_lora.pth (no adapter) -> {case}_ckpt.pth", ckpt_check)
+
         # ---- adapter algebra (DoRA, modules_to_save, embeddings, combine, extract, conversion, unmerge)
         import interop_algebra
         interop_algebra.run_checks(r, shared, work, CheckFailed)

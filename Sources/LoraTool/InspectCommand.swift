@@ -84,6 +84,9 @@ enum InspectText {
             let ranks = a.ranks.map(String.init).joined(separator: ", ")
             let scales = a.scales.map { String(format: "%g", $0) }.joined(separator: ", ")
             out += "\nLoRA adapter (\(a.format)): \(a.modules) modules, rank \(ranks), scale \(scales), \(Output.grouped(a.loraParameters)) parameters\n"
+            if let baseTensors = a.baseTensors, let baseParameters = a.baseParameters {
+                out += "base model beside it: \(baseTensors) tensors, \(Output.grouped(baseParameters)) parameters (a LoRA-training checkpoint: `loratool merge FILE -o OUT` folds the adapter in, `loratool verify FILE` checks it)\n"
+            }
         }
         out += "\nformat: \(report.format)"
         if !report.stateDictPrefix.isEmpty { out += "   state dict: \(report.stateDictPrefix)*" }

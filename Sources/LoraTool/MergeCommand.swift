@@ -3,7 +3,7 @@ import Foundation
 import Model
 import PthReader
 
-/// `loratool merge BASE ADAPTER -o OUT`: fold a LoRA adapter into the base weights.
+/// `loratool merge BASE [ADAPTER] -o OUT`: fold a LoRA adapter into the base weights.
 struct MergeCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "merge",
@@ -21,8 +21,8 @@ struct MergeCommand: JSONReporting {
     @Argument(help: "Base checkpoint (.pth/.pt/.bin, .safetensors or a Hugging Face directory).")
     var base: String
 
-    @Argument(help: "Adapter (.pth or PEFT directory).")
-    var adapter: String
+    @Argument(help: "Adapter (.pth or PEFT directory); omit it to fold in the `.lora.` keys a LoRA-training checkpoint BASE carries (the output then holds the base keys only).")
+    var adapter: String?
 
     @OptionGroup var output: OutputOptions
 
@@ -40,15 +40,15 @@ struct MergeCommand: JSONReporting {
     var echo: Echo {
         var options = output.echoedOptions
         options["scale"] = .optional(scale)
-        return Echo(inputs: ["base": .string(base), "adapter": .string(adapter)], options: options)
+        return Echo(inputs: ["base": .string(base), "adapter": .optional(adapter)], options: options)
     }
 
     func run() throws {
         BLASRuntime.useSingleThread()
         let target = try output.exportTarget
-        try output.prepare(for: target, notOver: [base, adapter])
-        let baseCheckpoint = try Checkpoint.open(path: base)
-        let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)
+        try output.prepare(for: target, notOver: [base] + (adapter.map { [$0] } ?? []))
+        let (baseCheckpoint, loaded) = try LoRAAdapter.openWithAdapter(basePath: base, adapterPath: adapter)
+        let bound = try loaded.bind(to: baseCheckpoint)
         _ = try bound.scaled(by: scale) // DoRA and modules_to_save refuse a scale other than 1 before anything is written
         if let target {
             return try output.export(target, checkpoint: baseCheckpoint, adapter: bound, multiplier: scale, input: base, label: "merging", for: self)

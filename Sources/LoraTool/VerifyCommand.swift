@@ -19,8 +19,8 @@ struct VerifyCommand: JSONReporting {
     @Argument(help: "Base model checkpoint: .pth/.pt/.bin, .safetensors or a Hugging Face directory.")
     var base: String
 
-    @Argument(help: "LoRA adapter: a MiniMind lora .pth or a PEFT directory.")
-    var adapter: String
+    @Argument(help: "LoRA adapter: a MiniMind lora .pth or a PEFT directory; omit it to check the adapter a LoRA-training checkpoint BASE carries.")
+    var adapter: String?
 
     @Option(help: "Merged checkpoint to check (default: merge in memory in float32).")
     var merged: String?
@@ -41,7 +41,7 @@ struct VerifyCommand: JSONReporting {
     var wantsJSON: Bool { json }
     var isQuiet: Bool { quiet }
     var echo: Echo {
-        Echo(inputs: ["base": .string(base), "adapter": .string(adapter), "merged": .optional(merged)],
+        Echo(inputs: ["base": .string(base), "adapter": .optional(adapter), "merged": .optional(merged)],
              options: ["atol": .optional(atol), "tokens": .optional(tokenOptions.tokens), "prompt": .optional(tokenOptions.prompt),
                        "config": .optional(modelOptions.config)])
     }
@@ -53,9 +53,9 @@ struct VerifyCommand: JSONReporting {
 
     func run() throws {
         BLASRuntime.reexecWithFasterKernelsIfNeeded()
-        let baseCheckpoint = try Checkpoint.open(path: base)
+        let (baseCheckpoint, loaded) = try LoRAAdapter.openWithAdapter(basePath: base, adapterPath: adapter)
         let configuration = try modelOptions.configuration(for: baseCheckpoint)
-        let bound = try LoRAAdapter.load(path: adapter).bind(to: baseCheckpoint)
+        let bound = try loaded.bind(to: baseCheckpoint)
         try bound.requirePlainLoRAForward()
         let pairs = bound.pairs
         let mergedCheckpoint = try merged.map { try Checkpoint.open(path: $0) }
@@ -75,7 +75,7 @@ struct VerifyCommand: JSONReporting {
         func e(_ x: Double) -> String { String(format: "%.3g", x) }
         let source = merged.map { "\($0) (\(r.mergedDtype))" } ?? "merged in memory (float32)"
         let rule = atol == nil ? "" : " (--atol)"
-        var out = "verify: \(r.passed ? "PASSED" : "FAILED")  \(base) + \(adapter) vs \(source)\n"
+        var out = "verify: \(r.passed ? "PASSED" : "FAILED")  \(base) + \(adapter ?? "its own .lora. keys") vs \(source)\n"
         out += "  tokens            \(r.tokens)\n"
         out += "  max |Δlogit|      \(e(r.maxAbsDiff))  (tolerance \(e(r.tolerance))\(rule))\n"
         out += "  max rel diff      \(e(r.maxRelDiff))  (relative to max |logit|)\n"

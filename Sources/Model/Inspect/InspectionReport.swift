@@ -41,8 +41,15 @@ public struct InspectionReport: Codable, Sendable, Equatable {
         public var scales: [Float]
         /// Elements of all A and B matrices.
         public var loraParameters: Int
+        /// Tensors that are not adapter keys, when the file also holds a model (a LoRA-training
+        /// checkpoint: base weights and `.lora.` keys in one state dict); nil for a plain adapter.
+        public var baseTensors: Int?
+        /// Elements of those base tensors (tied weights once).
+        public var baseParameters: Int?
 
-        public init(format: String, modules: Int, ranks: [Int], scales: [Float], loraParameters: Int) {
+        public init(format: String, modules: Int, ranks: [Int], scales: [Float], loraParameters: Int, baseTensors: Int? = nil, baseParameters: Int? = nil) {
+            self.baseTensors = baseTensors
+            self.baseParameters = baseParameters
             self.format = format
             self.modules = modules
             self.ranks = ranks
@@ -52,6 +59,7 @@ public struct InspectionReport: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case format, modules, ranks, scales, loraParameters = "lora_parameters"
+            case baseTensors = "base_tensors", baseParameters = "base_parameters"
         }
     }
 
@@ -179,6 +187,10 @@ public struct InspectionReport: Codable, Sendable, Equatable {
             adapter = AdapterSummary(format: lora.format.rawValue, modules: lora.entries.count,
                                      ranks: Set(lora.entries.compactMap { $0.a?.shape.first }).sorted(),
                                      scales: Set(lora.entries.map(\.scale)).sorted(), loraParameters: lora.parameterCount)
+            if let split = try LoRAAdapter.splitEmbedded(checkpoint), split.adapter.format == .minimind {
+                adapter?.baseTensors = split.base.tensors.count
+                adapter?.baseParameters = try ModuleTree(tensors: split.base.tensors, prefix: prefix).parameterCount(in: split.base).0
+            }
         }
     }
 }
