@@ -27,6 +27,12 @@ let package = Package(
             pkgConfig: "libisal",
             providers: [.apt(["libisal-dev"])]
         ),
+        // OpenBLAS's bundled LAPACK (sgesdd, sgeqrf, sorgqr) through our own declarations.
+        .systemLibrary(
+            name: "CLapack",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         .target(name: "CFloat16"),
         .target(
             name: "PthReader",
@@ -34,7 +40,7 @@ let package = Package(
         ),
         .target(
             name: "Model",
-            dependencies: ["PthReader", "COpenBLAS"]
+            dependencies: ["PthReader", "COpenBLAS", "CLapack"]
         ),
         .executableTarget(
             name: "LoraTool",

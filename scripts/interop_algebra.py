@@ -141,3 +141,85 @@ def run_checks(r, shared: str, work: str, failure: type) -> None:
         return f"{touched} float16 weights restored within {worst:g} step (at the merged magnitude); {exact} elements exact"
 
     r.check("unmerge float16 merge restores the base within one float16 step", unmerge_check)
+
+    # ---- combine against PEFT's add_weighted_adapter
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft.utils import get_peft_model_state_dict
+
+    def make_adapter(name, seed, **kw):
+        torch.manual_seed(seed)
+        m = get_peft_model(algebra_model(), LoraConfig(lora_dropout=0.0, **kw))
+        with torch.no_grad():
+            for pname, p in m.named_parameters():
+                if "lora_B" in pname or "lora_embedding_B" in pname:
+                    p.normal_(0, 0.1)
+                elif "lora_embedding_A" in pname:
+                    p.normal_(0, 0.3)
+        m.save_pretrained(out(name))
+        return out(name)
+
+    adapters = {
+        "ca": make_adapter("ca", 71, r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "embed_tokens"]),
+        "cb": make_adapter("cb", 72, r=4, lora_alpha=4, target_modules=["q_proj", "o_proj", "embed_tokens"]),
+        "cc": make_adapter("cc", 73, r=2, lora_alpha=6, target_modules=["q_proj", "down_proj"]),
+    }
+
+    def peft_combined(names, weights, method, svd_rank=None):
+        model = PeftModel.from_pretrained(algebra_model(), adapters[names[0]], adapter_name=names[0])
+        for n in names[1:]:
+            model.load_adapter(adapters[n], adapter_name=n)
+        model.add_weighted_adapter(names, weights, "combined", combination_type=method, svd_rank=svd_rank)
+        return get_peft_model_state_dict(model, adapter_name="combined"), model.peft_config["combined"]
+
+    def pairs_of(sd):
+        got = {}
+        for k, v in sd.items():
+            for half in ("lora_A.weight", "lora_B.weight", "lora_embedding_A", "lora_embedding_B"):
+                if k.endswith("." + half):
+                    got.setdefault(k[: -len(half) - 1], {})[half[5] if half.startswith("lora_") and len(half) > 6 and half[5] in "AB" else half[-1]] = v
+        return got
+
+    def delta(p):
+        return p["B"].double() @ p["A"].double()
+
+    cases = [(["ca", "cb"], [0.7, -0.4], "linear", None), (["ca", "cb", "cc"], [0.7, -0.4, 1.3], "cat", None),
+             (["ca", "cb", "cc"], [0.7, -0.4, 1.3], "svd", None), (["ca", "cb"], [1.0, 0.5], "svd", 3)]
+    for names, weights, method, svd_rank in cases:
+        def combine_check(names=names, weights=weights, method=method, svd_rank=svd_rank):
+            dst = out(f"comb_{method}_{len(names)}_{svd_rank}")
+            args = ["combine", *[adapters[n] for n in names], "--weights", ",".join(str(w) for w in weights), "--method", method, "-o", dst]
+            if svd_rank:
+                args += ["--rank", str(svd_rank)]
+            r.run(*args)
+            want_sd, want_cfg = peft_combined(names, weights, method, svd_rank)
+            got_sd = load_st(os.path.join(dst, "adapter_model.safetensors"))
+            got_cfg = json.load(open(os.path.join(dst, "adapter_config.json")))
+            want, got = pairs_of(want_sd), pairs_of(got_sd)
+            if set(want) != set(got):
+                raise CheckFailed(f"modules differ: {sorted(set(want) ^ set(got))[:4]}")
+            want_scale = want_cfg.lora_alpha / want_cfg.r
+            got_scale = got_cfg["lora_alpha"] / got_cfg["r"]
+            worst, worst_sv = 0.0, 0.0
+            for module, p in want.items():
+                q = got[module]
+                if method in ("linear", "cat"):
+                    for h in "AB":
+                        if p[h].shape != q[h].shape:
+                            raise CheckFailed(f"{module}.{h}: shape {tuple(q[h].shape)}, PEFT {tuple(p[h].shape)}")
+                        worst = max(worst, (p[h] - q[h]).abs().max().item())
+                else:
+                    dw, dg = delta(p) * want_scale, delta(q) * got_scale
+                    sw = torch.linalg.svdvals(dw)[: p["A"].shape[0]]
+                    sg = torch.linalg.svdvals(dg)[: q["A"].shape[0]]
+                    worst_sv = max(worst_sv, ((sw - sg).abs() / sw.max()).max().item())
+                    worst = max(worst, (torch.linalg.norm(dw - dg) / torch.linalg.norm(dw)).item())
+            if method in ("linear", "cat") and worst > 1e-6:
+                raise CheckFailed(f"A/B differ from PEFT's by up to {worst:.3g}")
+            if method == "svd" and (worst > 1e-4 or worst_sv > 1e-5):
+                raise CheckFailed(f"merged delta {worst:.3g} relative from PEFT's, singular values {worst_sv:.3g}")
+            if abs(got_scale - want_scale) > 1e-12:
+                raise CheckFailed(f"scale {got_scale} but PEFT's combined adapter has {want_scale}")
+            what = f"max |A/B diff| {worst:.2g}" if method != "svd" else f"delta rel {worst:.2g}, singular values {worst_sv:.2g}"
+            return f"{len(want)} modules, {what}"
+
+        r.check(f"combine {method} {'+'.join(names)} {weights}{' rank ' + str(svd_rank) if svd_rank else ''} == PEFT add_weighted_adapter", combine_check)
