@@ -35,6 +35,7 @@ test: deps
 	LORATOOL_PYTHON=$(VENV_PYTHON) $(SWIFT) test --skip-build
 	$(VENV_PYTHON) scripts/interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
 	$(VENV_PYTHON) scripts/export_interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
+	$(VENV_PYTHON) scripts/llama_cpp_check.py "$$($(SWIFT) build --show-bin-path)/loratool"
 
 bench: release
 	$(VENV_PYTHON) scripts/bench.py .build/release/loratool

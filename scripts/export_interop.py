@@ -10,7 +10,11 @@ and MoE when loratool runs them), merged with its adapter:
   and torch's adapter-wrapped logits of the fixture (float32 export: 1e-4 relative to the logit scale;
   float16 export: verify's dtype rule); AutoTokenizer gives the source tokenizer's ids on mixed
   Chinese/English/code/digit texts; a sharded export (--max-shard-size) loads the same.
-* GGUF (`merge -o X.gguf`): see gguf_checks.
+* GGUF (`merge -o X.gguf --dtype f32|f16|bf16|q8_0`): the gguf package reads it (key types, tokens equal
+  to tokenizer.json's, tensor names/shapes/types as llama.cpp's tensor map and converter lay them out,
+  q/k rows permuted as llama.cpp's converter permutes them for `llama`, values equal to torch's own merge
+  within the type's rounding, q8_0 within half its block step); `verify --merged` passes on f16/q8_0 and
+  fails against a GGUF of the unmerged base; our reader reads a file the gguf package's writer made.
 Prints one line per check and "N passed, M failed"; exits 1 on any failure.
 """
 
@@ -177,11 +181,239 @@ def hf_checks(r: Runner, shared: str, family, dtype: str, shard: str | None = No
     r.check(f"{label}: AutoTokenizer round-trips", tokenizer_round_trip)
 
 
+# --------------------------------------------------------------------------- GGUF
+
+def reference_merged(shared: str, family) -> dict:
+    """torch's own merge of the fixture, in float32: W + scale * B @ A from the base and adapter files."""
+    name, base, adapter, data = family
+    sd = torch.load(os.path.join(shared, base), weights_only=True)
+    sd = {k: v.float() for k, v in sd.items()}
+    apath = os.path.join(shared, adapter)
+    if os.path.isdir(apath):  # PEFT directory
+        from safetensors.torch import load_file
+        cfg = json.load(open(os.path.join(apath, "adapter_config.json")))
+        scale = cfg["lora_alpha"] / cfg["r"]
+        ad = load_file(os.path.join(apath, "adapter_model.safetensors"))
+        for key, a in ad.items():
+            if ".lora_A." not in key:
+                continue
+            module = key.split("base_model.model.", 1)[1].rsplit(".lora_A.", 1)[0]
+            b = ad[key.replace(".lora_A.", ".lora_B.")]
+            sd[module + ".weight"] = sd[module + ".weight"] + scale * (b.float() @ a.float())
+    else:  # MiniMind save_lora: <module>.lora.A.weight / .lora.B.weight, scale 1
+        ad = torch.load(apath, weights_only=True)
+        for key, a in ad.items():
+            if not key.endswith(".lora.A.weight"):
+                continue
+            module = key[: -len(".lora.A.weight")]
+            b = ad[module + ".lora.B.weight"]
+            sd[module + ".weight"] = sd[module + ".weight"] + b.float() @ a.float()
+    return sd
+
+
+def llama_cpp_permute(w: np.ndarray, heads: int) -> np.ndarray:
+    """llama.cpp's converter's q/k permutation for `llama`: rotate-half rows to adjacent pairs."""
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def expected_gguf_tensors(sd: dict, family_name: str, heads: int, kv_heads: int) -> dict:
+    """GGUF name -> float32 array, as llama.cpp's tensor map and converter lay them out."""
+    out = {}
+    if family_name == "minimind-v1":
+        m = {"tok_embeddings.weight": "token_embd.weight", "norm.weight": "output_norm.weight"}
+        per = {"attention_norm": "attn_norm", "attention.wq": "attn_q", "attention.wk": "attn_k", "attention.wv": "attn_v",
+               "attention.wo": "attn_output", "ffn_norm": "ffn_norm", "feed_forward.w1": "ffn_gate",
+               "feed_forward.w3": "ffn_up", "feed_forward.w2": "ffn_down"}
+        for k, v in sd.items():
+            if k in m:
+                out[m[k]] = v.numpy()
+            elif k.startswith("layers."):
+                _, i, rest = k.split(".", 2)
+                mod = rest[: -len(".weight")]
+                if mod in per:
+                    out[f"blk.{i}.{per[mod]}.weight"] = v.numpy()
+        return out
+    m = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight"}
+    per = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+           "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
+           "self_attn.k_norm": "attn_k_norm", "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate",
+           "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down", "mlp.gate": "ffn_gate_inp"}
+    experts = {}
+    for k, v in sd.items():
+        if k in m:
+            out[m[k]] = v.numpy()
+        elif k.startswith("model.layers."):
+            _, _, i, rest = k.split(".", 3)
+            mod = rest[: -len(".weight")]
+            if mod.startswith("mlp.experts."):
+                _, _, e, proj = mod.split(".")
+                experts.setdefault((i, proj), {})[int(e)] = v.numpy()
+            elif mod in per:
+                w = v.numpy()
+                if family_name == "minimind2-hf" and per[mod] in ("attn_q", "attn_k"):
+                    w = llama_cpp_permute(w, heads if per[mod] == "attn_q" else kv_heads)
+                out[f"blk.{i}.{per[mod]}.weight"] = w
+    names = {"gate_proj": "ffn_gate_exps", "up_proj": "ffn_up_exps", "down_proj": "ffn_down_exps"}
+    for (i, proj), by_e in experts.items():
+        out[f"blk.{i}.{names[proj]}.weight"] = np.stack([by_e[e] for e in sorted(by_e)])
+    return out
+
+
+def gguf_checks(r: Runner, shared: str, family, gtype: str) -> None:
+    import gguf
+
+    name, base, adapter, data = family
+    label = f"gguf {name} {gtype}"
+    out = r.out(f"{name}-{gtype}.gguf")
+    base_path, adapter_path = os.path.join(shared, base), os.path.join(shared, adapter)
+
+    if not r.check(f"{label}: export", lambda: r.run("merge", base_path, adapter_path, "-o", out, "--dtype", gtype,
+                                                     "--tokenizer", shared).stdout.strip()[-80:]):
+        return
+
+    def read_with_gguf():
+        reader = gguf.GGUFReader(out)
+        fields = reader.fields
+        arch = str(bytes(fields["general.architecture"].parts[-1]), "utf-8")
+        want_types = {
+            "general.architecture": gguf.GGUFValueType.STRING, "general.file_type": gguf.GGUFValueType.UINT32,
+            f"{arch}.context_length": gguf.GGUFValueType.UINT32, f"{arch}.embedding_length": gguf.GGUFValueType.UINT32,
+            f"{arch}.block_count": gguf.GGUFValueType.UINT32, f"{arch}.attention.head_count": gguf.GGUFValueType.UINT32,
+            f"{arch}.attention.head_count_kv": gguf.GGUFValueType.UINT32,
+            f"{arch}.attention.layer_norm_rms_epsilon": gguf.GGUFValueType.FLOAT32,
+            f"{arch}.rope.freq_base": gguf.GGUFValueType.FLOAT32, "tokenizer.ggml.model": gguf.GGUFValueType.STRING,
+            "tokenizer.ggml.tokens": gguf.GGUFValueType.ARRAY, "tokenizer.ggml.merges": gguf.GGUFValueType.ARRAY,
+            "tokenizer.chat_template": gguf.GGUFValueType.STRING,
+        }
+        for key, t in want_types.items():
+            if key not in fields:
+                raise CheckFailed(f"missing key {key}")
+            if fields[key].types[0] != t:
+                raise CheckFailed(f"{key} has type {fields[key].types[0]}, want {t}")
+        heads = int(fields[f"{arch}.attention.head_count"].parts[-1][0])
+        kv_heads = int(fields[f"{arch}.attention.head_count_kv"].parts[-1][0])
+        tokens = [str(bytes(fields["tokenizer.ggml.tokens"].parts[i]), "utf-8") for i in fields["tokenizer.ggml.tokens"].data]
+        from tokenizers import Tokenizer
+        vocab = Tokenizer.from_file(os.path.join(shared, "tokenizer.json")).get_vocab(with_added_tokens=True)
+        for tok, i in vocab.items():
+            if tokens[i] != tok:
+                raise CheckFailed(f"token {i} is {tokens[i]!r}, tokenizer.json says {tok!r}")
+        want = expected_gguf_tensors(reference_merged(shared, family), name, heads, kv_heads)
+        got = {t.name: t for t in reader.tensors}
+        if set(got) != set(want):
+            raise CheckFailed(f"tensor names differ: extra {sorted(set(got) - set(want))[:4]}, missing {sorted(set(want) - set(got))[:4]}")
+        worst, worst_step = 0.0, 0.0
+        for tname, ref in want.items():
+            t = got[tname]
+            if tuple(int(x) for x in reversed(t.shape)) != ref.shape:
+                raise CheckFailed(f"{tname}: shape {list(reversed(t.shape))} vs {ref.shape}")
+            expected_type = gguf.GGMLQuantizationType.F32 if ref.ndim == 1 or "ffn_gate_inp" in tname else {
+                "f32": gguf.GGMLQuantizationType.F32, "f16": gguf.GGMLQuantizationType.F16,
+                "bf16": gguf.GGMLQuantizationType.BF16, "q8_0": gguf.GGMLQuantizationType.Q8_0}[gtype]
+            if t.tensor_type != expected_type:
+                raise CheckFailed(f"{tname}: type {t.tensor_type.name}, want {expected_type.name}")
+            values = gguf.quants.dequantize(t.data, t.tensor_type).reshape(ref.shape).astype(np.float32)
+            diff = np.abs(values - ref)
+            if t.tensor_type == gguf.GGMLQuantizationType.Q8_0:
+                blocks = np.abs(ref.reshape(-1, 32)).max(axis=1) / 127  # the step d of each block
+                allowed = np.repeat(blocks, 32).reshape(ref.shape) * 0.5 + np.abs(ref) * 2 ** -10 + 1e-7
+                worst_step = max(worst_step, float(blocks.max()))
+            else:
+                eps = {gguf.GGMLQuantizationType.F32: 1e-5, gguf.GGMLQuantizationType.F16: 2 ** -11,
+                       gguf.GGMLQuantizationType.BF16: 2 ** -8}[t.tensor_type]
+                # v1's reference merge adds in float32 on float16 weights: one float16 rounding apart at most.
+                allowed = np.abs(ref) * (eps + (2 ** -11 if name == "minimind-v1" else 0)) + 1e-6
+            if (diff > allowed).any():
+                raise CheckFailed(f"{tname}: max |Δ| {diff.max():.3g} beyond its rounding/step")
+            worst = max(worst, float(diff.max()))
+        detail = f"{len(got)} tensors, {len(fields)} keys, arch {arch}, max |Δ| {worst:.2g}"
+        return detail + (f", largest q8_0 step {worst_step:.3g}" if worst_step else "")
+
+    r.check(f"{label}: the gguf package reads keys, types, names, shapes and values", read_with_gguf)
+
+    if gtype in ("f16", "q8_0"):
+        def verify_merged():
+            proc = r.run("verify", base_path, adapter_path, "--merged", out, "--json", ok=False)
+            if proc.returncode != 0:
+                raise CheckFailed(f"verify exit {proc.returncode}: {proc.stdout.strip()[-300:]} {proc.stderr.strip()[-200:]}")
+            report = json.loads(proc.stdout)
+            body = report.get("result", report)
+            return f"max |Δ| {body.get('max_abs_diff'):.3g} ≤ {body.get('tolerance'):.3g}"
+
+        r.check(f"{label}: verify --merged passes", verify_merged)
+
+        def verify_base_fails():
+            unmerged = r.out(f"{name}-{gtype}-base.gguf")
+            r.run("convert", base_path, "-o", unmerged, "--dtype", gtype, "--tokenizer", shared)
+            proc = r.run("verify", base_path, adapter_path, "--merged", unmerged, ok=False)
+            if proc.returncode != 1:
+                raise CheckFailed(f"verify of the unmerged base exited {proc.returncode}, want 1")
+            return "exit 1"
+
+        r.check(f"{label}: verify against the unmerged base fails", verify_base_fails)
+
+
+def gguf_written_by_gguf_package(r: Runner) -> None:
+    """Our reader reads a file the gguf package's own writer made: metadata and f32/f16/bf16/q8_0 tensors."""
+    import gguf
+
+    def check():
+        path = r.out("by-gguf-package.gguf")
+        rng = np.random.default_rng(7)
+        w = gguf.GGUFWriter(path, "llama")
+        w.add_uint32("test.count", 7)
+        w.add_float32("test.eps", 1e-6)
+        w.add_string("test.text", "héllo 你好")
+        w.add_bool("test.flag", True)
+        w.add_array("test.list", [1, 2, 3])
+        arrays = {
+            "a.f32": (rng.standard_normal((4, 64)).astype(np.float32), gguf.GGMLQuantizationType.F32),
+            "b.f16": (rng.standard_normal((3, 32)).astype(np.float16), gguf.GGMLQuantizationType.F16),
+            "c.q8_0": (rng.standard_normal((2, 64)).astype(np.float32), gguf.GGMLQuantizationType.Q8_0),
+            "d.bf16": (rng.standard_normal((2, 32)).astype(np.float32), gguf.GGMLQuantizationType.BF16),
+        }
+        for tname, (a, qtype) in arrays.items():
+            if qtype in (gguf.GGMLQuantizationType.Q8_0, gguf.GGMLQuantizationType.BF16):
+                w.add_tensor(tname, gguf.quants.quantize(a, qtype).view(np.uint8), raw_dtype=qtype)  # byte shape
+            else:
+                w.add_tensor(tname, a)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        proc = r.run("inspect", path, "--json")
+        text = proc.stdout
+        for needle in ["a.f32", "b.f16", "c.q8_0", "d.bf16"]:
+            if needle not in text:
+                raise CheckFailed(f"inspect does not list {needle}")
+        # Values through our reader: convert to safetensors (q8_0 dequantized) and compare.
+        st = r.out("by-gguf-package.safetensors")
+        r.run("convert", path, "-o", st, "--dtype", "float32")
+        from safetensors.numpy import load_file
+        ours = load_file(st)
+        for tname, (a, qtype) in arrays.items():
+            want = gguf.quants.dequantize(gguf.quants.quantize(a.astype(np.float32), qtype), qtype) if qtype in (
+                gguf.GGMLQuantizationType.Q8_0, gguf.GGMLQuantizationType.BF16) else a
+            got = ours[tname].astype(np.float32)
+            if got.shape != a.shape or not np.array_equal(got, np.asarray(want, dtype=np.float32)):
+                raise CheckFailed(f"{tname}: our reader gives different values (shape {got.shape})")
+        meta = json.loads(text)
+        blob = json.dumps(meta, ensure_ascii=False)
+        for needle in ["test.count", "héllo 你好", "test.eps"]:
+            if needle not in blob:
+                raise CheckFailed(f"inspect --json lacks {needle!r}")
+        return "4 tensors (f32, f16, q8_0, bf16) and 5 keys"
+
+    r.check("gguf package file: our reader reads metadata and tensors", check)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("loratool", nargs="?", default=os.environ.get("LORATOOL", os.path.join(ROOT, ".build/debug/loratool")))
     parser.add_argument("--shared", default=os.path.join(os.path.dirname(ROOT), "shared/fixtures"))
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--hf-only", action="store_true", help="only the Hugging Face directory checks")
+    parser.add_argument("--gguf-only", action="store_true", help="only the GGUF checks")
     args = parser.parse_args()
     if not os.path.isdir(args.shared):
         print(f"SKIP export interop: no shared fixtures at {args.shared}")
@@ -194,10 +426,16 @@ def main() -> int:
             if not family_runs(r, base):
                 print(f"SKIP {family[0]}: loratool cannot run this family's forward pass yet")
                 continue
-            hf_checks(r, args.shared, family, "float32")
-            hf_checks(r, args.shared, family, "float16")
-            if family[0] == "minimind2-hf":
+            if not args.gguf_only:
+                hf_checks(r, args.shared, family, "float32")
+                hf_checks(r, args.shared, family, "float16")
+            if family[0] == "minimind2-hf" and not args.gguf_only:
                 hf_checks(r, args.shared, family, "float32", shard="300KB")
+            if not args.hf_only:
+                for gtype in ("f32", "f16", "bf16", "q8_0"):
+                    gguf_checks(r, args.shared, family, gtype)
+        if not args.hf_only:
+            gguf_written_by_gguf_package(r)
     finally:
         if args.keep:
             print(f"outputs kept in {workdir}")

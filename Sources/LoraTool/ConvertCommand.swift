@@ -30,8 +30,8 @@ struct ConvertCommand: JSONReporting {
 
     func run() throws {
         if let target = try output.exportTarget {
-            guard select == nil else { throw ValidationError("--select applies to checkpoint files, not to --format hf") }
-            try output.prepareExport(notOver: [input])
+            guard select == nil else { throw ValidationError("--select applies to checkpoint files, not to --format hf or .gguf") }
+            try output.prepare(for: target, notOver: [input])
             let checkpoint = try Checkpoint.open(path: input)
             return try output.export(target, checkpoint: checkpoint, adapter: nil, multiplier: 1, input: input, label: "converting", for: self)
         }

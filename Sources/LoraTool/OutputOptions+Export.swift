@@ -3,9 +3,11 @@ import Foundation
 import Model
 import PthReader
 
-/// Where `merge`/`convert` hand a model to another ecosystem: a Hugging Face directory (`--format hf`).
+/// Where `merge`/`convert` hand a model to another ecosystem: a Hugging Face directory (`--format hf`)
+/// or a GGUF file (`-o X.gguf` or `--format gguf`).
 enum ExportTarget {
     case huggingFace
+    case gguf
 }
 
 extension OutputOptions {
@@ -14,8 +16,10 @@ extension OutputOptions {
         get throws {
             switch formatName?.lowercased() {
             case "hf", "huggingface", "hugging-face": return .huggingFace
-            case nil, "safetensors", "torch-zip": return nil
-            case let other?: throw ValidationError("--format \(other): expected hf, safetensors or torch-zip")
+            case "gguf": return .gguf
+            case nil: return output.lowercased().hasSuffix(".gguf") ? .gguf : nil
+            case "safetensors", "torch-zip": return nil
+            case let other?: throw ValidationError("--format \(other): expected hf, gguf, safetensors or torch-zip")
             }
         }
     }
@@ -51,8 +55,28 @@ extension OutputOptions {
     }
 
     func validateExport(_ target: ExportTarget) throws {
-        _ = try maxShardBytes
-        _ = try exportDType
+        if dryRun { throw ValidationError("--dry-run applies to checkpoint files, not to --format hf or .gguf") }
+        switch target {
+        case .huggingFace:
+            _ = try maxShardBytes
+            _ = try exportDType
+        case .gguf:
+            _ = try ggufType
+        }
+    }
+
+    /// The GGUF weight type `--dtype` asks for (f32, f16, bf16, q8_0, or a float dtype alias); nil: the source's.
+    var ggufType: GGUFTensorType? {
+        get throws {
+            guard let dtype else { return nil }
+            if let type = GGUFTensorType(name: dtype.replacingOccurrences(of: "q8-0", with: "q8_0")) { return type }
+            switch try? Self.parseDType(dtype) {
+            case .float32?: return .f32
+            case .float16?: return .f16
+            case .bfloat16?: return .bf16
+            default: throw ValidationError("--dtype \(dtype): a GGUF file holds f32, f16, bf16 or q8_0")
+            }
+        }
     }
 
     /// Checks the output before any work: a directory for `--format hf`, else a file.
@@ -91,6 +115,9 @@ extension OutputOptions {
             Output.note("no tokenizer.json beside \(input); the output has no tokenizer (give --tokenizer FILE|DIR)")
         }
         let bar = ProgressBar(label: label)
+        if case .gguf = target {
+            return try exportGGUF(model: model, tokenizer: tokenizerFiles, adapter: adapter, bar: bar, start: start, for: command)
+        }
         let dtypeChoice = try exportDType
         let writer = try HFDirectoryWriter(model: model, dtype: dtypeChoice, maxShardSize: try maxShardBytes, tokenizer: tokenizerFiles)
         let files = try writer.write(to: output, progress: bar.update)

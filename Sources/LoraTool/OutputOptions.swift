@@ -6,20 +6,20 @@ import PthReader
 /// Options shared by the commands that write a checkpoint (`merge`, `convert`).
 struct OutputOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: ArgumentHelp(
-        "Output file: .pth/.pt/.bin (torch zip) or .safetensors; a directory with --format hf.",
+        "Output file: .pth/.pt/.bin (torch zip), .safetensors or .gguf; a directory with --format hf.",
         discussion: "Missing parent directories are created. A directory (-o DIR/) is refused unless --format hf: name the file. An existing file (or model directory) is refused unless --force."))
     var output: String
 
-    @Option(help: "Output dtype of floating-point tensors: float32 (fp32, f32), float16 (fp16, f16, half), bfloat16 (bf16) or float64 (fp64, f64) (default: keep).")
+    @Option(help: "Output dtype of floating-point tensors: float32 (fp32, f32), float16 (fp16, f16, half), bfloat16 (bf16) or float64 (fp64, f64) (default: keep); for .gguf f32, f16, bf16 or q8_0.")
     var dtype: String?
 
-    @Option(name: .customLong("format"), help: "Output format when the extension does not say it: hf (a Hugging Face model directory), safetensors, torch-zip.")
+    @Option(name: .customLong("format"), help: "Output format when the extension does not say it: hf (a Hugging Face model directory), gguf, safetensors, torch-zip.")
     var formatName: String?
 
     @Option(help: "With --format hf: largest shard (e.g. 5GB, 500MB, 2GiB); a bigger model is written as shards plus an index.")
     var maxShardSize: String = "5GB"
 
-    @Option(help: "With --format hf: tokenizer.json or its directory (default: beside the input).")
+    @Option(help: "With --format hf or .gguf: tokenizer.json or its directory (default: beside the input).")
     var tokenizer: String?
 
     @Flag(help: "Overwrite the output file if it exists.")

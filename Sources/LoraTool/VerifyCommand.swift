@@ -11,7 +11,8 @@ struct VerifyCommand: JSONReporting {
         discussion: """
             Runs the adapter-wrapped base (W x + scale·B(A x)) and the merged model (--merged, else merged in \
             memory in float32) on the same tokens and compares their logits. Passes when max |Δlogit| ≤ \
-            max(4·eps(dtype), 1e-4) · max(1, max|logit|), dtype being the merged weights' (--atol overrides). \
+            max(4·eps(dtype), 1e-4) · max(1, max|logit|), dtype being the merged weights' (--atol overrides); \
+            a q8_0 GGUF uses its quantization step 1/127 as eps, and runs with the hyper-parameters it states. \
             Exit status: 0 passed, 1 the models disagree, 2 bad input, 3 the adapter or configuration does not fit the model, 64 usage.
             """
     )
@@ -81,6 +82,13 @@ struct VerifyCommand: JSONReporting {
         out += "  max rel diff      \(e(r.maxRelDiff))  (relative to max |logit|)\n"
         out += "  top-1 agreement   \(String(format: "%.1f", r.top1Agreement * 100))%\n"
         out += "  max KL            \(e(r.maxKL))\n"
+        if let changed = r.routingChangedPositions, !changed.isEmpty {
+            let excluded = r.quantization != nil ? "; left out of the comparison (the quantization step tips a router near-tie)" : ""
+            out += "  expert routing    differs at position\(changed.count == 1 ? "" : "s") \(changed.map(String.init).joined(separator: ", "))\(excluded)\n"
+        }
+        if let q = r.quantization, let step = r.quantizationStep {
+            out += "  quantization      \(q): largest block step \(e(step)); tolerance 4·(1/127)·max(1, max|logit|)\n"
+        }
         out += "  adapter effect    \(e(r.adapterEffect))  (max |Δlogit| base vs wrapped)\n"
         if !r.adapterIsDetectable {
             out += "note: the adapter moves the logits by no more than the tolerance, so an unmerged base would pass too\n"

@@ -17,6 +17,7 @@ extension Checkpoint {
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
             return try TorchZipFormat.read(path: path)
         }
+        if GGUFFormat.matches(head) { return try GGUFFormat.read(path: path, file: file) }
         if LegacyFormat.matches(head) { return try LegacyFormat.read(path: path, file: file) }
         if SafetensorsFormat.matches(head, fileSize: file.size) { return try SafetensorsFormat.read(path: path, file: file) }
         if head.count > 262, Array(head[257..<262]) == Array("ustar".utf8) {

@@ -7,6 +7,7 @@ public enum CheckpointFormat: String, Sendable, Codable {
     case safetensors = "safetensors"
     case huggingFaceDirectory = "hf-directory"
     case peftDirectory = "peft-directory"
+    case gguf = "gguf"
 }
 
 /// A checkpoint opened for reading: its object tree and tensor list, with tensor bytes read lazily.
@@ -28,17 +29,20 @@ public final class Checkpoint: @unchecked Sendable {
     public let configJSON: Data?
     /// `adapter_config.json` of a PEFT adapter directory, as raw bytes.
     public let adapterConfigJSON: Data?
+    /// The header (metadata, tensor table) of a GGUF file.
+    public let gguf: GGUFFile?
 
     let storages: [String: StorageLocation]
     private let index: [String: Int]
 
     init(path: String, format: CheckpointFormat, root: Node, storages: [String: StorageLocation],
-         configJSON: Data? = nil, adapterConfigJSON: Data? = nil) throws {
+         configJSON: Data? = nil, adapterConfigJSON: Data? = nil, gguf: GGUFFile? = nil) throws {
         self.path = path
         self.format = format
         self.storages = storages
         self.configJSON = configJSON
         self.adapterConfigJSON = adapterConfigJSON
+        self.gguf = gguf
         var tensors: [TensorEntry] = []
         var metadata: [(String, Node)] = []
         self.root = Checkpoint.flatten(root, prefix: "", tensors: &tensors, metadata: &metadata)

@@ -13,6 +13,10 @@ final class MoEFeedForward: @unchecked Sendable {
     let topK: Int
     let normTopkProb: Bool
     let renormalizesSingleExpert: Bool
+    /// When non-nil, every call appends each row's chosen experts (ascending): `verify` uses it to
+    /// tell a quantization that flips a router near-tie from a wrong merge. Set and read only by
+    /// the single thread running the model (`TransformerModel.logitsRecordingRouting`).
+    var routingLog: [[Int]]?
 
     init(router: LinearLayer, experts: [FeedForward], sharedExperts: [FeedForward], topK: Int, normTopkProb: Bool, renormalizesSingleExpert: Bool = false) {
         self.renormalizesSingleExpert = renormalizesSingleExpert
@@ -45,6 +49,7 @@ final class MoEFeedForward: @unchecked Sendable {
                 var total: Float = 1
                 if normTopkProb && (topK > 1 || renormalizesSingleExpert) { total = chosen.reduce(0) { $0 + $1.1 } + 1e-20 }
                 for (j, w) in chosen { assigned[j].append((r, w / total)) }
+                if routingLog != nil { routingLog!.append(chosen.map(\.0).sorted()) }
             }
         }
         var y = [Float](repeating: 0, count: rows * hidden)

@@ -76,6 +76,7 @@ extension ModelConfiguration {
     /// The `config.json` that belongs to a checkpoint: the one inside a Hugging Face directory, else
     /// `config.json` in the same directory as the weights file; `nil` when there is none.
     public static func discovered(for checkpoint: Checkpoint) throws -> ModelConfiguration? {
+        if let gguf = checkpoint.gguf { return try GGUFImport.configuration(gguf) }
         if let data = checkpoint.configJSON {
             return try decode(data, path: URL(fileURLWithPath: checkpoint.path).appendingPathComponent("config.json").path)
         }

@@ -18,6 +18,8 @@ extension TransformerModel {
     /// Strict: every tensor of the model's state dict must be used, every adapter must find its layer.
     public static func load(_ checkpoint: Checkpoint, configuration given: ModelConfiguration = ModelConfiguration(),
                             adapters: [String: LoRAPair] = [:], mode: AdapterMode = .unmerged) throws -> TransformerModel {
+        // A GGUF file runs under the checkpoint names whose RoPE layout it has (Export/GGUFImport.swift).
+        let checkpoint = try GGUFImport.modelCheckpoint(checkpoint)
         let (architecture, prefix) = try detect(checkpoint, modelType: given.modelType)
         let loader = WeightLoader(checkpoint: checkpoint, prefix: prefix)
         var resolver = ConfigurationResolver(given: given, architecture: architecture, loader: loader)

@@ -181,6 +181,12 @@ public struct InspectionReport: Codable, Sendable, Equatable {
         tensorBytes = checkpoint.storageByteCount
         var metadata: [String: MetadataValue] = [:]
         for item in checkpoint.metadata { metadata[item.name] = MetadataValue(item.value) }
+        if let gguf = checkpoint.gguf {
+            for (key, value) in gguf.metadata { metadata[key] = MetadataValue(gguf: value) }
+            for i in tensors.indices {
+                if let type = checkpoint.ggufType(of: tensors[i].name), type.dtype == nil { tensors[i].dtype = type.name }
+            }
+        }
         self.metadata = metadata
         // An adapter's A/B matrices are small; a file that is not an adapter is told apart by its names alone.
         if let lora = try? LoRAAdapter.load(checkpoint: checkpoint), !lora.entries.isEmpty {

@@ -21,6 +21,13 @@ public struct MergeVerification: Codable, Sendable, Equatable {
     public var mergedDtype: String
     /// The hyper-parameters the models ran with.
     public var configuration: ResolvedModelConfiguration?
+    /// The merged file's quantization (`q8_0`), when its weights are quantized.
+    public var quantization: String?
+    /// The largest quantization step (q8_0 block scale) of the merged weights.
+    public var quantizationStep: Double?
+    /// Positions where a MoE layer chose other experts in the merged model than in the wrapped one.
+    /// For a quantized merge they are left out of the comparison (a step can tip a router near-tie).
+    public var routingChangedPositions: [Int]?
 
     enum CodingKeys: String, CodingKey {
         case passed
@@ -33,6 +40,9 @@ public struct MergeVerification: Codable, Sendable, Equatable {
         case tokens
         case mergedDtype = "merged_dtype"
         case configuration
+        case quantization
+        case quantizationStep = "quantization_step"
+        case routingChangedPositions = "routing_changed_positions"
     }
 
     /// Whether the adapter changes the logits by more than the tolerance, so that an untouched base would fail.
@@ -95,12 +105,19 @@ public enum MergeVerifier {
         // unmerged), then base (adapters detached), then merged in memory (adapters folded in).
         let model = try TransformerModel.load(base, configuration: configuration, adapters: adapters, mode: .unmerged)
         let ids = tokens ?? defaultTokens(vocabularySize: model.configuration.vocabSize)
-        let wrapped = try model.logits(for: ids)
+        let (wrapped, wrappedRoutes) = try model.logitsRecordingRouting(for: ids)
         let detached = model.detachAdapters()
         let baseLogits = try model.logits(for: ids)
         let mergedModel: TransformerModel
         let mergedDType: DType
-        if let merged {
+        var step: Float?
+        if let merged, let gguf = merged.gguf {
+            // A GGUF file runs with the hyper-parameters it states: they are what llama.cpp will use.
+            mergedModel = try TransformerModel.load(merged, configuration: try GGUFImport.configuration(gguf))
+            mergedDType = mergedModel.weightDType
+            step = try GGUFImport.largestQuantizationStep(merged)
+            try checkSameComputation(mergedModel.configuration, model.configuration)
+        } else if let merged {
             mergedModel = try TransformerModel.load(merged, configuration: configuration)
             mergedDType = mergedModel.weightDType
         } else {
@@ -108,25 +125,58 @@ public enum MergeVerifier {
             mergedModel = model
             mergedDType = .float32
         }
-        guard mergedModel.architecture.name == model.architecture.name else {
+        guard merged?.gguf != nil || mergedModel.architecture.name == model.architecture.name else {
             throw InferenceError.inconsistentConfiguration("the merged model is a \(mergedModel.architecture.name) model but the base is \(model.architecture.name): not the same architecture")
         }
-        guard mergedModel.configuration == model.configuration else {
+        guard merged?.gguf != nil || mergedModel.configuration == model.configuration else {
             throw InferenceError.inconsistentConfiguration("the merged model's shapes differ from the base model's")
         }
-        let mergedLogits = try mergedModel.logits(for: ids)
-        var result = evaluate(wrapped: wrapped, merged: mergedLogits, base: baseLogits, mergedDType: mergedDType, absoluteTolerance: absoluteTolerance)
+        let (mergedLogits, mergedRoutes) = try mergedModel.logitsRecordingRouting(for: ids)
+        let changed = (0..<ids.count).filter { position in
+            zip(wrappedRoutes, mergedRoutes).contains { $0.count == ids.count && $1.count == ids.count && $0[position] != $1[position] }
+        }
+        var kept = Array(0..<ids.count)
+        if step != nil && !changed.isEmpty && changed.count < ids.count { kept = kept.filter { !changed.contains($0) } }
+        var result = evaluate(wrapped: wrapped.rows(kept), merged: mergedLogits.rows(kept), base: baseLogits.rows(kept), mergedDType: mergedDType,
+                              absoluteTolerance: absoluteTolerance, quantized: step != nil)
+        result.tokens = ids.count
+        if model.isMixtureOfExperts { result.routingChangedPositions = changed }
         result.configuration = model.configuration
+        if let step {
+            result.quantization = "q8_0"
+            result.quantizationStep = Double(step)
+            result.mergedDtype = "q8_0"
+        }
         return result
+    }
+
+    /// q8_0's relative quantization step: each block's values are multiples of `max|x| / 127`, so a
+    /// weight moves by up to half of 1/127 of its block's largest magnitude (as bfloat16 moves by half
+    /// of 2^-7 of its own). The tolerance rule is the float rule with this step as `eps`:
+    /// `4 · (1/127) · max(1, max|logit|)`.
+    public static let q8_0RelativeStep = 1.0 / 127
+
+    /// Refuses a merged model whose hyper-parameters would compute something else than the base's.
+    static func checkSameComputation(_ merged: ResolvedModelConfiguration, _ base: ResolvedModelConfiguration) throws {
+        var a = merged, b = base
+        // Names, assumptions and the context limit do not change the logits of a short sequence.
+        a.architecture = b.architecture
+        a.assumed = b.assumed
+        a.maxPositionEmbeddings = b.maxPositionEmbeddings
+        if a.normEps != b.normEps && abs(a.normEps - b.normEps) <= 1e-6 * max(a.normEps, b.normEps) { a.normEps = b.normEps }
+        if abs(a.ropeTheta - b.ropeTheta) <= 1e-6 * b.ropeTheta { a.ropeTheta = b.ropeTheta }
+        guard a == b else {
+            throw InferenceError.inconsistentConfiguration("the merged GGUF's hyper-parameters differ from the base model's (merged: \(merged.headCount) heads, \(merged.kvHeadCount) kv heads, eps \(merged.normEps), theta \(merged.ropeTheta); base: \(base.headCount), \(base.kvHeadCount), \(base.normEps), \(base.ropeTheta))")
+        }
     }
 
     /// Compares already computed logits (all `[positions, vocab]`) and applies the tolerance rule.
     public static func evaluate(wrapped: Tensor, merged: Tensor, base: Tensor, mergedDType: DType,
-                                absoluteTolerance: Double? = nil) -> MergeVerification {
+                                absoluteTolerance: Double? = nil, quantized: Bool = false) -> MergeVerification {
         let diff = LogitComparison.compare(reference: wrapped, candidate: merged)
         let effect = LogitComparison.compare(reference: wrapped, candidate: base)
         let scale = diff?.referenceScale ?? 0
-        let tolerance = absoluteTolerance ?? Self.tolerance(for: mergedDType, logitScale: scale)
+        let tolerance = absoluteTolerance ?? (quantized ? 4 * q8_0RelativeStep * max(1, scale) : Self.tolerance(for: mergedDType, logitScale: scale))
         let maxAbs = diff?.maxAbsDiff ?? .infinity
         return MergeVerification(
             passed: diff != nil && maxAbs <= tolerance,

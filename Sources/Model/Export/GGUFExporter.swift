@@ -1,0 +1,130 @@
+import Foundation
+import PthReader
+
+/// Writes an `ExportModel` as a GGUF file llama.cpp runs: its architecture's hyper-parameter keys,
+/// tensors under llama.cpp's names (experts stacked per layer), q/k rows in llama.cpp's RoPE layout,
+/// and the tokenizer.
+///
+/// Weights are written as `type` (f32, f16, bf16 or q8_0); 1-D tensors (norms) and the MoE router
+/// stay f32, as llama.cpp's converter keeps them; a q8_0 tensor whose rows are not whole blocks of
+/// 32 is written f16 (listed in `fallbacks`).
+public struct GGUFExporter {
+    public let model: ExportModel
+    public let type: GGUFTensorType
+    public var tokenizer: TokenizerFiles?
+    /// `general.name`.
+    public var name: String
+
+    public init(model: ExportModel, type: GGUFTensorType, tokenizer: TokenizerFiles?, name: String) {
+        self.model = model
+        self.type = type
+        self.tokenizer = tokenizer
+        self.name = name
+    }
+
+    /// One GGUF tensor and the export tensors it is made of (several for stacked experts).
+    struct Planned {
+        var info: GGUFTensorInfo
+        var parts: [ExportTensor]
+    }
+
+    /// The tensors to write, in model order.
+    func plan() -> [Planned] {
+        var planned: [Planned] = []
+        var index: [String: Int] = [:]
+        for t in model.tensors {
+            let name = GGUFNames.tensorName(t.role, layer: t.layer)
+            if let i = index[name] {
+                planned[i].parts.append(t)
+                planned[i].info.shape[0] += 1
+                continue
+            }
+            let stacked = t.expert != nil
+            let shape = stacked ? [1] + t.shape : t.shape
+            index[name] = planned.count
+            planned.append(Planned(info: GGUFTensorInfo(name: name, shape: shape, type: tensorType(t)), parts: [t]))
+        }
+        return planned
+    }
+
+    /// The type a tensor is stored as.
+    func tensorType(_ t: ExportTensor) -> GGUFTensorType {
+        if t.shape.count < 2 || t.role == .router { return .f32 }
+        if type == .q8_0 && (t.shape.last ?? 0) % Q8_0.blockSize != 0 { return .f16 }
+        return type
+    }
+
+    /// Names of tensors written f16 because their rows are not whole q8_0 blocks.
+    public var fallbacks: [String] {
+        plan().filter { $0.info.type != type && $0.info.shape.count >= 2 && $0.parts[0].role != .router }.map(\.info.name)
+    }
+
+    /// The values llama.cpp expects: merged, with q/k rows moved to adjacent pairs for Llama-style
+    /// checkpoints (llama.cpp's `llama` rotates adjacent pairs; its qwen architectures rotate halves).
+    func values(of t: ExportTensor) throws -> [Float] {
+        let values = try model.values(of: t)
+        guard model.family == .llama else { return values }
+        let c = model.configuration
+        switch t.role {
+        case .query: return RotaryLayout.halfToAdjacent(values, heads: c.headCount, headDim: c.headDim)
+        case .key: return RotaryLayout.halfToAdjacent(values, heads: c.kvHeadCount, headDim: c.headDim)
+        default: return values
+        }
+    }
+
+    /// Every metadata key, `general.*` first.
+    func metadata() throws -> [(key: String, value: GGUFValue)] {
+        let arch = GGUFNames.architecture(of: model.family)
+        let c = model.configuration
+        var kv: [(String, GGUFValue)] = [
+            ("general.architecture", .string(arch)),
+            ("general.name", .string(name)),
+            ("general.file_type", .uint32(GGUFNames.fileType(of: type))),
+            ("general.quantization_version", .uint32(2)),
+            (arch + ".context_length", .uint32(UInt32(model.contextLength))),
+            (arch + ".embedding_length", .uint32(UInt32(c.hiddenSize))),
+            (arch + ".block_count", .uint32(UInt32(c.layerCount))),
+            (arch + ".feed_forward_length", .uint32(UInt32(model.family == .qwen3Moe ? model.expertIntermediateSize : model.intermediateSize))),
+            (arch + ".attention.head_count", .uint32(UInt32(c.headCount))),
+            (arch + ".attention.head_count_kv", .uint32(UInt32(c.kvHeadCount))),
+            (arch + ".attention.key_length", .uint32(UInt32(c.headDim))),
+            (arch + ".attention.value_length", .uint32(UInt32(c.headDim))),
+            (arch + ".attention.layer_norm_rms_epsilon", .float32(c.normEps)),
+            (arch + ".rope.freq_base", .float32(Float(c.ropeTheta))),
+            (arch + ".rope.dimension_count", .uint32(UInt32(c.headDim))),
+            (arch + ".vocab_size", .uint32(UInt32(c.vocabSize))),
+        ]
+        if model.family == .qwen3Moe {
+            kv.append((arch + ".expert_count", .uint32(UInt32(model.expertCount))))
+            kv.append((arch + ".expert_used_count", .uint32(UInt32(c.expertsPerToken))))
+            kv.append((arch + ".expert_feed_forward_length", .uint32(UInt32(model.expertIntermediateSize))))
+        }
+        if let tokenizer { kv += try GGUFTokenizer.metadata(tokenizer, rows: c.vocabSize) }
+        return kv
+    }
+
+    /// Writes the file at `path` atomically; returns the number of tensors written.
+    @discardableResult
+    public func write(to path: String, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Int {
+        let planned = plan()
+        try GGUFWriter.write(to: path, metadata: try metadata(), tensors: planned.map(\.info), progress: progress) { i in
+            let p = planned[i]
+            var floats: [Float] = []
+            for part in p.parts {
+                let values = try values(of: part)
+                try CheckpointRewriter.checkRepresentable(values, as: p.info.type == .f16 ? .float16 : (p.info.type == .bf16 ? .bfloat16 : .float32),
+                                                          path: model.checkpoint.path, tensor: part.source) {
+                    try model.checkpoint.floats(of: model.checkpoint.tensor(named: part.source)!)
+                }
+                floats += values
+            }
+            switch p.info.type {
+            case .f32: return CheckpointRewriter.encode(floats, as: .float32)
+            case .f16: return CheckpointRewriter.encode(floats, as: .float16)
+            case .bf16: return CheckpointRewriter.encode(floats, as: .bfloat16)
+            case .q8_0: return Q8_0.quantize(floats)
+            }
+        }
+        return planned.count
+    }
+}
