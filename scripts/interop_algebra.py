@@ -223,3 +223,83 @@ def run_checks(r, shared: str, work: str, failure: type) -> None:
             return f"{len(want)} modules, {what}"
 
         r.check(f"combine {method} {'+'.join(names)} {weights}{' rank ' + str(svd_rank) if svd_rank else ''} == PEFT add_weighted_adapter", combine_check)
+
+    # ---- extract against torch.linalg.svd's optimal rank-r error (Eckart-Young)
+    tuned = {k: v.clone() for k, v in base.items()}
+    g = torch.Generator().manual_seed(91)
+    changed_linears = []
+    for k in sorted(tuned):
+        if k.endswith(("q_proj.weight", "o_proj.weight", "down_proj.weight", "lm_head.weight")):
+            w = tuned[k]
+            m, n = w.shape
+            u, _ = torch.linalg.qr(torch.randn(m, min(m, n), generator=g))
+            v, _ = torch.linalg.qr(torch.randn(n, min(m, n), generator=g))
+            sigma = 0.3 * 0.7 ** torch.arange(min(m, n), dtype=torch.float32)
+            tuned[k] = w + (u * sigma) @ v.T
+            changed_linears.append(k)
+    tuned["model.norm.weight"] = tuned["model.norm.weight"] + 0.01
+    os.makedirs(out("tuned"), exist_ok=True)
+    from safetensors.torch import save_file
+    save_file(tuned, out("tuned/model.safetensors"))
+    shutil_copy = __import__("shutil").copy
+    shutil_copy(os.path.join(base_dir, "config.json"), out("tuned/config.json"))
+
+    def optimal(k, rank):
+        d = (tuned[k].double() - base[k].double())
+        s = torch.linalg.svdvals(d)
+        return (s[rank:] ** 2).sum().sqrt().item() / torch.linalg.norm(d).item(), s
+
+    def extracted_errors(adapter_dir):
+        from peft import PeftModel
+        merged = PeftModel.from_pretrained(algebra_model(), adapter_dir).merge_and_unload().state_dict()
+        errs = {}
+        for k in changed_linears:
+            d = tuned[k].double() - base[k].double()
+            errs[k] = (torch.linalg.norm(merged[k].double() - tuned[k].double()) / torch.linalg.norm(d)).item()
+        return errs, merged
+
+    for svd_method in ("exact", "randomized"):
+        def extract_check(svd_method=svd_method):
+            dst = out(f"extract_{svd_method}")
+            report = json.loads(r.run("extract", base_dir, out("tuned"), "--rank", "4", "--svd", svd_method, "-o", dst, "--json"))
+            errs, merged = extracted_errors(dst)
+            worst = 0.0
+            for k in changed_linears:
+                best, _ = optimal(k, 4)
+                worst = max(worst, abs(errs[k] - best))
+            if worst > 1e-3:
+                raise CheckFailed(f"relative error up to {worst:.3g} above the optimal rank-4 error")
+            if not torch.equal(merged["model.norm.weight"], tuned["model.norm.weight"]):
+                raise CheckFailed("model.norm (modules_to_save) differs from the fine-tune")
+            reported = {l["tensor"]: l["relative_error"] for l in report["layers"]}
+            off = max(abs(reported[k] - errs[k]) for k in changed_linears)
+            if off > 1e-4:
+                raise CheckFailed(f"reported relative errors differ from PEFT-merged ones by {off:.3g}")
+            return f"{len(changed_linears)} layers at rank 4, max excess over optimal {worst:.2g}; norm saved whole; reports agree within {off:.1g}"
+
+        r.check(f"extract --rank 4 --svd {svd_method} reaches torch's optimal rank-4 error (PEFT-merged)", extract_check)
+
+    def extract_energy_check():
+        dst = out("extract_energy.pth")
+        report = json.loads(r.run("extract", base_dir, out("tuned"), "--energy", "0.9", "--linear-only", "-o", dst, "--json"))
+        sd = torch.load(dst, weights_only=True)
+        if any(".lora." not in k for k in sd):
+            raise CheckFailed("a non-LoRA key in the --linear-only MiniMind file")
+        for k in changed_linears:
+            module = k[: -len(".weight")]
+            a, b = sd[module + ".lora.A.weight"], sd[module + ".lora.B.weight"]
+            _, s = optimal(k, 0)
+            energy = (s ** 2).cumsum(0) / (s ** 2).sum()
+            want = int((energy < 0.9 - 1e-6).sum().item()) + 1
+            if a.shape[0] != want:
+                raise CheckFailed(f"{module}: rank {a.shape[0]}, torch's smallest rank keeping 0.9 is {want}")
+            best, _ = optimal(k, want)
+            err = (torch.linalg.norm(base[k].double() + b.double() @ a.double() - tuned[k].double()) / torch.linalg.norm(tuned[k].double() - base[k].double())).item()
+            if abs(err - best) > 1e-3:
+                raise CheckFailed(f"{module}: error {err:.4g}, optimal {best:.4g}")
+        skipped = [o["tensor"] for o in report["other_changed"] if o["action"] == "skipped"]
+        if skipped != ["model.norm.weight"]:
+            raise CheckFailed(f"--linear-only reported {skipped}, expected model.norm.weight")
+        return f"per-layer ranks {[l['rank'] for l in report['layers']]} minimal for 0.9 energy; norm reported and skipped"
+
+    r.check("extract --energy 0.9 --linear-only -> MiniMind .pth: minimal ranks, optimal errors", extract_energy_check)
