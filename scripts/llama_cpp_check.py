@@ -8,7 +8,8 @@ it into ~/.cache). When that copy is absent the script prints "SKIP ..." and exi
 project depends on it. (Building llama-cpp-python 0.3.36 from its sdist instead takes ~20 minutes
 on 2 cores; point LLAMA_CPP_LIB_PATH and PYTHONPATH at such a build and it is used.)
 
-For every model family (MiniMind2 v1 .pth, MiniMind2 HF-era + PEFT, minimind-3 dense and MoE), merged
+For every model family (MiniMind2 v1 .pth, MiniMind2 HF-era + PEFT, minimind-3 dense and MoE, and the
+project's Qwen2 fixture with q/k/v biases, written without a tokenizer as llama.cpp's `no_vocab`), merged
 with its adapter to GGUF f16 (and f32, q8_0): llama.cpp's logits on the fixture tokens against
 loratool's own logits of the same GGUF (`loratool logits model.gguf`) and torch's adapter-wrapped
 logits; llama.cpp's tokenizer (vocab-only load) against `tokenizers` on mixed texts.
@@ -29,7 +30,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from export_interop import FAMILIES, SAMPLE_TEXTS, CheckFailed, Runner  # noqa: E402
+from export_interop import FAMILIES, SAMPLE_TEXTS, CheckFailed, Runner, fx, tokenizer_args, tokens_file  # noqa: E402
 
 
 def llama_cpp_environment(shared_tools: str) -> dict | None:
@@ -76,16 +77,18 @@ def main() -> int:
     r = Runner(os.path.abspath(args.loratool), workdir)
     rows = []
     try:
-        for name, base, adapter, data in FAMILIES:
-            base_path, adapter_path = os.path.join(fixtures, base), os.path.join(fixtures, adapter)
-            tokens_path = os.path.join(fixtures, data, "tokens.npy")
+        for family in FAMILIES:
+            name, base, adapter, data = family
+            base_path, adapter_path = fx(fixtures, base), fx(fixtures, adapter)
+            tokens_path = tokens_file(fixtures, family)
             tokens = [int(t) for t in np.load(tokens_path).reshape(-1)]
-            wrapped = np.load(os.path.join(fixtures, data, "logits_wrapped.npy"))
+            wrapped = np.load(os.path.join(fx(fixtures, data), "logits_wrapped.npy"))
             for gtype in ("f16", "f32", "q8_0"):
                 out = r.out(f"{name}-{gtype}.gguf")
 
-                def run_family(out=out, gtype=gtype, name=name):
-                    r.run("merge", base_path, adapter_path, "-o", out, "--dtype", gtype, "--tokenizer", fixtures)
+                def run_family(out=out, gtype=gtype, name=name, family=family, base_path=base_path, adapter_path=adapter_path,
+                               tokens_path=tokens_path, tokens=tokens, wrapped=wrapped):
+                    r.run("merge", base_path, adapter_path, "-o", out, "--dtype", gtype, *tokenizer_args(fixtures, family))
                     ours_path = r.out(f"{name}-{gtype}-ours.npy")
                     r.run("logits", out, "--tokens", tokens_path, "-o", ours_path)
                     ours = np.load(ours_path)

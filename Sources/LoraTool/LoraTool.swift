@@ -1,4 +1,5 @@
 import ArgumentParser
+import PthReader
 import Foundation
 
 @main
@@ -33,6 +34,8 @@ struct LoraTool: ParsableCommand {
         }
         let reporting = command as? any JSONReporting
         Output.quiet = reporting?.isQuiet ?? false
+        // An interrupted write removes its temporary output before exiting (PthReader's TemporaryOutputs).
+        TemporaryOutputs.removeOnInterrupt()
         do {
             var runnable = command
             try runnable.run()
@@ -40,6 +43,7 @@ struct LoraTool: ParsableCommand {
             exit(withError: code)
         } catch {
             if exitCode(for: error) == .success { exit(withError: error) }
+            TemporaryOutputs.yieldToInterrupt()
             var report = ErrorReport(error)
             if error is ValidationError, let name = reporting.map({ type(of: $0).jsonName }) {
                 report = ErrorReport.usage(message(for: error), command: name)

@@ -100,6 +100,9 @@ struct TokenOptions: ParsableArguments {
     /// belonging to the model; `purpose` names what needs it in the error.
     static func tokenizer(_ given: String?, modelPath: String, purpose: String) throws -> BPETokenizer {
         if let given { return try BPETokenizer(contentsOf: URL(fileURLWithPath: given)) }
+        if modelPath.lowercased().hasSuffix(".gguf"), let embedded = try GGUFImport.tokenizer(Checkpoint.open(path: modelPath)) {
+            return embedded
+        }
         guard let found = CompanionFile.beside(modelPath, named: "tokenizer.json") else {
             throw ValidationError("\(purpose) needs --tokenizer tokenizer.json (none found beside \(modelPath))")
         }

@@ -140,6 +140,7 @@ enum HFClassName {
         case .miniMindV1, .llama: return "LlamaForCausalLM"
         case .qwen3: return "Qwen3ForCausalLM"
         case .qwen3Moe: return "Qwen3MoeForCausalLM"
+        case .qwen2: return "Qwen2ForCausalLM"
         }
     }
 }

@@ -12,7 +12,7 @@ struct VerifyCommand: JSONReporting {
             Runs the adapter-wrapped base (W x + scale·B(A x)) and the merged model (--merged, else merged in \
             memory in float32) on the same tokens and compares their logits. Passes when max |Δlogit| ≤ \
             max(4·eps(dtype), 1e-4) · max(1, max|logit|), dtype being the merged weights' (--atol overrides); \
-            a q8_0 GGUF uses its quantization step 1/127 as eps, and runs with the hyper-parameters it states. \
+            a q8_0 GGUF uses its measured relative quantization step as eps, and runs with the hyper-parameters it states. \
             Exit status: 0 passed, 1 the models disagree, 2 bad input, 3 the adapter or configuration does not fit the model, 64 usage.
             """
     )
@@ -87,7 +87,7 @@ struct VerifyCommand: JSONReporting {
             out += "  expert routing    differs at position\(changed.count == 1 ? "" : "s") \(changed.map(String.init).joined(separator: ", "))\(excluded)\n"
         }
         if let q = r.quantization, let step = r.quantizationStep {
-            out += "  quantization      \(q): largest block step \(e(step)); tolerance 4·(1/127)·max(1, max|logit|)\n"
+            out += "  quantization      \(q): largest block step \(e(step)), relative step \(e(r.quantizationRelativeStep ?? 0)) (the eps of the tolerance rule)\n"
         }
         out += "  adapter effect    \(e(r.adapterEffect))  (max |Δlogit| base vs wrapped)\n"
         if !r.adapterIsDetectable {

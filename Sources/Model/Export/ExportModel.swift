@@ -14,12 +14,16 @@ public enum ExportFamily: String, Sendable, Codable {
     case qwen3
     /// Qwen3 attention with routed experts and no shared expert: `Qwen3MoeForCausalLM`, `qwen3moe`.
     case qwen3Moe = "qwen3moe"
+    /// Llama-style names with q/k/v biases (Qwen2, Qwen2.5): `Qwen2ForCausalLM`, `qwen2`, as stored.
+    case qwen2
 }
 
 /// What a tensor is in the model, whatever any ecosystem calls it.
 public enum TensorRole: Hashable, Sendable {
     case embedding, head, finalNorm
     case attentionNorm, query, key, value, attentionOutput, queryNorm, keyNorm
+    /// Biases of the q/k/v projections (Qwen2).
+    case queryBias, keyBias, valueBias
     case feedForwardNorm, gate, up, down, router
     case expertGate, expertUp, expertDown
 }
@@ -79,9 +83,6 @@ public struct ExportModel {
         if let scaling = config.ropeScaling {
             throw ExportError.unsupported(path: checkpoint.path, reason: "rotary scaling (\(scaling)) is not carried into exports yet; only plain RoPE is")
         }
-        if architecture.attentionBias != .never, checkpoint.tensors.contains(where: { $0.name.hasSuffix("_proj.bias") }) {
-            throw ExportError.unsupported(path: checkpoint.path, reason: "attention biases (\(architecture.name)) are not exported yet")
-        }
         var assumed = config.assumed
         if config.maxPositionEmbeddings == nil { assumed.append("assumed max_position_embeddings = 32768 (context length for the export)") }
         contextLength = config.maxPositionEmbeddings ?? 32768
@@ -102,13 +103,19 @@ public struct ExportModel {
 
         let queryNorm = naming.queryNorm, keyNorm = naming.keyNorm
         let hasQKNorm = has(naming.layer(0, naming.attention, queryNorm) + ".weight")
-        var experts = 0, expertHidden = 0, hidden = 0, anyShared = false, anyDense = false
+        var experts = 0, expertHidden = 0, hidden = 0, anyShared = false, anyDense = false, hasBias = false
         for i in 0..<config.layerCount {
             try add(.attentionNorm, naming.layer(i, naming.attentionNorm) + ".weight", layer: i)
             try add(.query, naming.layer(i, naming.attention, naming.query) + ".weight", layer: i)
             try add(.key, naming.layer(i, naming.attention, naming.key) + ".weight", layer: i)
             try add(.value, naming.layer(i, naming.attention, naming.value) + ".weight", layer: i)
             try add(.attentionOutput, naming.layer(i, naming.attention, naming.output) + ".weight", layer: i)
+            if has(naming.layer(i, naming.attention, naming.query) + ".bias") {
+                hasBias = true
+                try add(.queryBias, naming.layer(i, naming.attention, naming.query) + ".bias", layer: i)
+                try add(.keyBias, naming.layer(i, naming.attention, naming.key) + ".bias", layer: i)
+                try add(.valueBias, naming.layer(i, naming.attention, naming.value) + ".bias", layer: i)
+            }
             if hasQKNorm {
                 try add(.queryNorm, naming.layer(i, naming.attention, queryNorm) + ".weight", layer: i)
                 try add(.keyNorm, naming.layer(i, naming.attention, keyNorm) + ".weight", layer: i)
@@ -167,6 +174,9 @@ public struct ExportModel {
         assumptions = assumed
 
         switch (naming.rotary, hasQKNorm, experts > 0) {
+        case (.rotateHalf, false, false) where hasBias: family = .qwen2
+        case _ where hasBias:
+            throw ExportError.unsupported(path: checkpoint.path, reason: "attention biases outside a Qwen2-style model have no transformers/llama.cpp class here")
         case (.adjacentPairs, false, false): family = .miniMindV1
         case (.rotateHalf, false, false): family = .llama
         case (.rotateHalf, true, false): family = .qwen3

@@ -99,7 +99,12 @@ public struct GGUFExporter {
             kv.append((arch + ".expert_used_count", .uint32(UInt32(c.expertsPerToken))))
             kv.append((arch + ".expert_feed_forward_length", .uint32(UInt32(model.expertIntermediateSize))))
         }
-        if let tokenizer { kv += try GGUFTokenizer.metadata(tokenizer, rows: c.vocabSize) }
+        if let tokenizer {
+            kv += try GGUFTokenizer.metadata(tokenizer, rows: c.vocabSize)
+        } else {
+            // llama.cpp's vocabulary-less model: it runs token ids and cannot tokenize text.
+            kv.append(("tokenizer.ggml.model", .string("no_vocab")))
+        }
         return kv
     }
 

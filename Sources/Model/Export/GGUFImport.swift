@@ -9,7 +9,7 @@ import PthReader
 /// the same; no rows move); `qwen3`/`qwen3moe`/`qwen2` rotate halves, so they become Llama-style names.
 public enum GGUFImport {
     /// The architectures loratool runs from GGUF.
-    public static let architectures = ["llama", "qwen3", "qwen3moe"]
+    public static let architectures = ["llama", "qwen2", "qwen3", "qwen3moe"]
 
     /// The model checkpoint of a GGUF checkpoint (its tensors under runnable names).
     public static func modelCheckpoint(_ checkpoint: Checkpoint) throws -> Checkpoint {
@@ -39,6 +39,11 @@ public enum GGUFImport {
             case .attentionOutput: entries.append(named(naming.layer(i, naming.attention, naming.output)))
             case .queryNorm: entries.append(named(naming.layer(i, naming.attention, "q_norm")))
             case .keyNorm: entries.append(named(naming.layer(i, naming.attention, "k_norm")))
+            case .queryBias, .keyBias, .valueBias:
+                var e = t
+                let projection = role == .queryBias ? naming.query : (role == .keyBias ? naming.key : naming.value)
+                e.name = naming.layer(i, naming.attention, projection) + ".bias"
+                entries.append(e)
             case .feedForwardNorm: entries.append(named(naming.layer(i, naming.feedForwardNorm)))
             case .gate: entries.append(named(ffn + "." + naming.gate))
             case .up: entries.append(named(ffn + "." + naming.up))
@@ -88,12 +93,26 @@ public enum GGUFImport {
             normTopkProb: arch == "qwen3moe" ? true : nil)
     }
 
-    /// The largest q8_0 quantization step over a GGUF checkpoint's tensors, nil when none is q8_0.
-    public static func largestQuantizationStep(_ checkpoint: Checkpoint) throws -> Float? {
-        var largest: Float?
-        for t in checkpoint.tensors {
-            if let step = try checkpoint.quantizationStep(of: t) { largest = max(largest ?? 0, step) }
+    /// The tokenizer a GGUF file carries (gpt2 with the `gpt-2` pre-tokenizer), nil when it has none.
+    public static func tokenizer(_ checkpoint: Checkpoint) throws -> BPETokenizer? {
+        guard let gguf = checkpoint.gguf, let data = try GGUFTokenizer.tokenizerJSON(from: gguf) else { return nil }
+        return try BPETokenizer(jsonData: data, source: checkpoint.path)
+    }
+
+    /// A GGUF file's q8_0 quantization, measured: the largest block step, and the relative step —
+    /// over the quantized tensors, the largest ratio of the root-mean-square block step to the
+    /// root-mean-square weight (what a rounding step `eps` is to a float type). nil when nothing is q8_0.
+    public static func quantization(_ checkpoint: Checkpoint) throws -> (largestStep: Float, relativeStep: Double)? {
+        var largest: Float = 0, relative = 0.0, any = false
+        var seen = Set<String>()
+        for t in checkpoint.tensors where seen.insert(t.storageKey).inserted {
+            guard let steps = try checkpoint.quantizationSteps(of: t) else { continue }
+            any = true
+            largest = max(largest, steps.largest)
+            let values = try checkpoint.floats(of: t)
+            let rms = (values.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(1, values.count))).squareRoot()
+            if rms > 0 { relative = max(relative, Double(steps.rms) / rms) }
         }
-        return largest
+        return any ? (largest, relative) : nil
     }
 }

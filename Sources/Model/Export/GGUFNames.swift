@@ -8,6 +8,7 @@ public enum GGUFNames {
         case .miniMindV1, .llama: return "llama"
         case .qwen3: return "qwen3"
         case .qwen3Moe: return "qwen3moe"
+        case .qwen2: return "qwen2"
         }
     }
 
@@ -25,6 +26,9 @@ public enum GGUFNames {
         case .attentionOutput: return block + "attn_output.weight"
         case .queryNorm: return block + "attn_q_norm.weight"
         case .keyNorm: return block + "attn_k_norm.weight"
+        case .queryBias: return block + "attn_q.bias"
+        case .keyBias: return block + "attn_k.bias"
+        case .valueBias: return block + "attn_v.bias"
         case .feedForwardNorm: return block + "ffn_norm.weight"
         case .gate: return block + "ffn_gate.weight"
         case .up: return block + "ffn_up.weight"
@@ -47,7 +51,7 @@ public enum GGUFNames {
             "attn_output.weight": .attentionOutput, "attn_q_norm.weight": .queryNorm, "attn_k_norm.weight": .keyNorm,
             "ffn_norm.weight": .feedForwardNorm, "ffn_gate.weight": .gate, "ffn_up.weight": .up, "ffn_down.weight": .down,
             "ffn_gate_inp.weight": .router, "ffn_gate_exps.weight": .expertGate, "ffn_up_exps.weight": .expertUp,
-            "ffn_down_exps.weight": .expertDown,
+            "ffn_down_exps.weight": .expertDown, "attn_q.bias": .queryBias, "attn_k.bias": .keyBias, "attn_v.bias": .valueBias,
         ]
         return local[String(parts[2])].map { ($0, layer) }
     }

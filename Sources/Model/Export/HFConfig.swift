@@ -9,6 +9,7 @@ enum HFConfig {
         case .miniMindV1, .llama: return ("LlamaForCausalLM", "llama")
         case .qwen3: return ("Qwen3ForCausalLM", "qwen3")
         case .qwen3Moe: return ("Qwen3MoeForCausalLM", "qwen3_moe")
+        case .qwen2: return ("Qwen2ForCausalLM", "qwen2")
         }
     }
 
@@ -35,7 +36,6 @@ enum HFConfig {
             "rope_parameters": ["rope_type": "default", "rope_theta": c.ropeTheta] as [String: Any],
             "max_position_embeddings": model.contextLength,
             "hidden_act": "silu",
-            "attention_bias": false,
             "attention_dropout": 0.0,
             "initializer_range": 0.02,
             "tie_word_embeddings": model.tiedHead,
@@ -50,13 +50,21 @@ enum HFConfig {
         case .miniMindV1, .llama:
             config["intermediate_size"] = model.intermediateSize
             config["mlp_bias"] = false
+            config["attention_bias"] = false
             config["pretraining_tp"] = 1
+        case .qwen2:
+            config["intermediate_size"] = model.intermediateSize
+            config["use_sliding_window"] = false
+            config["sliding_window"] = NSNull()
+            config["max_window_layers"] = c.layerCount
         case .qwen3:
+            config["attention_bias"] = false
             config["intermediate_size"] = model.intermediateSize
             config["use_sliding_window"] = false
             config["sliding_window"] = NSNull()
             config["max_window_layers"] = c.layerCount
         case .qwen3Moe:
+            config["attention_bias"] = false
             config["intermediate_size"] = model.expertIntermediateSize
             config["moe_intermediate_size"] = model.expertIntermediateSize
             config["num_experts"] = model.expertCount

@@ -25,6 +25,9 @@ public struct MergeVerification: Codable, Sendable, Equatable {
     public var quantization: String?
     /// The largest quantization step (q8_0 block scale) of the merged weights.
     public var quantizationStep: Double?
+    /// The quantization step relative to the weights (root-mean-square block step over root-mean-square
+    /// weight, largest over the tensors): the `eps` of the tolerance rule for a quantized file.
+    public var quantizationRelativeStep: Double?
     /// Positions where a MoE layer chose other experts in the merged model than in the wrapped one.
     /// For a quantized merge they are left out of the comparison (a step can tip a router near-tie).
     public var routingChangedPositions: [Int]?
@@ -42,6 +45,7 @@ public struct MergeVerification: Codable, Sendable, Equatable {
         case configuration
         case quantization
         case quantizationStep = "quantization_step"
+        case quantizationRelativeStep = "quantization_relative_step"
         case routingChangedPositions = "routing_changed_positions"
     }
 
@@ -110,12 +114,12 @@ public enum MergeVerifier {
         let baseLogits = try model.logits(for: ids)
         let mergedModel: TransformerModel
         let mergedDType: DType
-        var step: Float?
+        var quantization: (largestStep: Float, relativeStep: Double)?
         if let merged, let gguf = merged.gguf {
             // A GGUF file runs with the hyper-parameters it states: they are what llama.cpp will use.
             mergedModel = try TransformerModel.load(merged, configuration: try GGUFImport.configuration(gguf))
             mergedDType = mergedModel.weightDType
-            step = try GGUFImport.largestQuantizationStep(merged)
+            quantization = try GGUFImport.quantization(merged)
             try checkSameComputation(mergedModel.configuration, model.configuration)
         } else if let merged {
             mergedModel = try TransformerModel.load(merged, configuration: configuration)
@@ -136,25 +140,20 @@ public enum MergeVerifier {
             zip(wrappedRoutes, mergedRoutes).contains { $0.count == ids.count && $1.count == ids.count && $0[position] != $1[position] }
         }
         var kept = Array(0..<ids.count)
-        if step != nil && !changed.isEmpty && changed.count < ids.count { kept = kept.filter { !changed.contains($0) } }
+        if quantization != nil && !changed.isEmpty && changed.count < ids.count { kept = kept.filter { !changed.contains($0) } }
         var result = evaluate(wrapped: wrapped.rows(kept), merged: mergedLogits.rows(kept), base: baseLogits.rows(kept), mergedDType: mergedDType,
-                              absoluteTolerance: absoluteTolerance, quantized: step != nil)
+                              absoluteTolerance: absoluteTolerance, quantizedEpsilon: quantization?.relativeStep)
         result.tokens = ids.count
         if model.isMixtureOfExperts { result.routingChangedPositions = changed }
         result.configuration = model.configuration
-        if let step {
+        if let quantization {
             result.quantization = "q8_0"
-            result.quantizationStep = Double(step)
+            result.quantizationStep = Double(quantization.largestStep)
+            result.quantizationRelativeStep = quantization.relativeStep
             result.mergedDtype = "q8_0"
         }
         return result
     }
-
-    /// q8_0's relative quantization step: each block's values are multiples of `max|x| / 127`, so a
-    /// weight moves by up to half of 1/127 of its block's largest magnitude (as bfloat16 moves by half
-    /// of 2^-7 of its own). The tolerance rule is the float rule with this step as `eps`:
-    /// `4 · (1/127) · max(1, max|logit|)`.
-    public static let q8_0RelativeStep = 1.0 / 127
 
     /// Refuses a merged model whose hyper-parameters would compute something else than the base's.
     static func checkSameComputation(_ merged: ResolvedModelConfiguration, _ base: ResolvedModelConfiguration) throws {
@@ -172,11 +171,13 @@ public enum MergeVerifier {
 
     /// Compares already computed logits (all `[positions, vocab]`) and applies the tolerance rule.
     public static func evaluate(wrapped: Tensor, merged: Tensor, base: Tensor, mergedDType: DType,
-                                absoluteTolerance: Double? = nil, quantized: Bool = false) -> MergeVerification {
+                                absoluteTolerance: Double? = nil, quantizedEpsilon: Double? = nil) -> MergeVerification {
         let diff = LogitComparison.compare(reference: wrapped, candidate: merged)
         let effect = LogitComparison.compare(reference: wrapped, candidate: base)
         let scale = diff?.referenceScale ?? 0
-        let tolerance = absoluteTolerance ?? (quantized ? 4 * q8_0RelativeStep * max(1, scale) : Self.tolerance(for: mergedDType, logitScale: scale))
+        // A quantized file: its measured relative step plays the part of the float type's eps (q8_0
+        // moves each weight by up to half its block's step d = max|x|/127, as rounding moves a float by eps/2).
+        let tolerance = absoluteTolerance ?? quantizedEpsilon.map { 4 * $0 * max(1, scale) } ?? Self.tolerance(for: mergedDType, logitScale: scale)
         let maxAbs = diff?.maxAbsDiff ?? .infinity
         return MergeVerification(
             passed: diff != nil && maxAbs <= tolerance,

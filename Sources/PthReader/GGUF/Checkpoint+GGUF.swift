@@ -5,10 +5,11 @@ extension Checkpoint {
         gguf?.tensors.first { $0.name == name }?.type
     }
 
-    /// The largest quantization step (q8_0 block scale) of a tensor read from a q8_0 GGUF tensor; nil otherwise.
-    public func quantizationStep(of t: TensorEntry) throws -> Float? {
+    /// The quantization steps (q8_0 block scales) of a tensor read from a q8_0 GGUF tensor — the
+    /// largest and their root mean square — nil for a tensor that is not quantized.
+    public func quantizationSteps(of t: TensorEntry) throws -> (largest: Float, rms: Float)? {
         guard let source = storages[t.storageKey]?.source as? Q8_0Source else { return nil }
-        return try source.largestStep()
+        return try source.steps()
     }
 
     /// A checkpoint over the same storages whose tensors are `entries` (renamed or re-viewed tensors

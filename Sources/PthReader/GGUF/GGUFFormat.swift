@@ -222,9 +222,9 @@ final class Q8_0Source: ByteSource, @unchecked Sendable {
         }
     }
 
-    /// The largest quantization step of the tensor.
-    func largestStep() throws -> Float {
+    /// The largest quantization step of the tensor and the root mean square of its steps.
+    func steps() throws -> (largest: Float, rms: Float) {
         let raw = try file.bytes(offset: offset, count: blockCount * Q8_0.blockBytes, context: "q8_0 scales")
-        return raw.withUnsafeBytes { Q8_0.largestStep($0.baseAddress!, blockCount: blockCount) }
+        return raw.withUnsafeBytes { Q8_0.steps($0.baseAddress!, blockCount: blockCount) }
     }
 }

@@ -48,16 +48,17 @@ public enum Q8_0 {
         }
     }
 
-    /// The largest block scale `d` (the quantization step) of the blocks at `source`.
-    public static func largestStep(_ source: UnsafeRawPointer, blockCount: Int) -> Float {
-        var largest: Float = 0
+    /// The largest block scale `d` (the quantization step) of the blocks at `source`, and the root mean square of all of them.
+    public static func steps(_ source: UnsafeRawPointer, blockCount: Int) -> (largest: Float, rms: Float) {
+        var largest: Float = 0, sumSquares: Double = 0
         for b in 0..<blockCount {
             let block = source + b * blockBytes
             let bits = UInt16(block.load(fromByteOffset: 0, as: UInt8.self)) | UInt16(block.load(fromByteOffset: 1, as: UInt8.self)) << 8
             var bitsValue = bits, d: Float = 0
             cfloat16_to_float(&bitsValue, &d, 1)
             largest = max(largest, abs(d))
+            sumSquares += Double(d) * Double(d)
         }
-        return largest
+        return (largest, blockCount > 0 ? Float((sumSquares / Double(blockCount)).squareRoot()) : 0)
     }
 }

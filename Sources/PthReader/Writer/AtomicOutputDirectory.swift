@@ -35,10 +35,12 @@ package final class AtomicOutputDirectory {
         guard mkdir(temporaryPath, 0o777) == 0 else {
             throw CheckpointWriterError.io(path: target, operation: "create a temporary directory '\(temporaryPath)'", reason: String(cString: strerror(errno)))
         }
+        TemporaryOutputs.register(temporaryPath, directory: true)
     }
 
     deinit {
         if !committed { try? FileManager.default.removeItem(atPath: temporaryPath) }
+        TemporaryOutputs.unregister(temporaryPath)
     }
 
     /// The path of `name` inside the temporary directory.
@@ -68,6 +70,7 @@ package final class AtomicOutputDirectory {
             throw CheckpointWriterError.io(path: target, operation: "rename the temporary directory to the target", reason: reason)
         }
         committed = true
+        TemporaryOutputs.unregister(temporaryPath)
         if let old { try? fm.removeItem(atPath: old) }
     }
 }

@@ -32,6 +32,7 @@ final class AtomicOutputFile {
         let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         temporaryPath = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(random)").path
+        TemporaryOutputs.register(temporaryPath, directory: false)
     }
 
     deinit {
@@ -74,6 +75,7 @@ final class AtomicOutputFile {
         descriptor = -1
         guard rename(temporaryPath, target) == 0 else { throw error("rename the temporary file over the target") }
         committed = true
+        TemporaryOutputs.unregister(temporaryPath)
     }
 
     /// Closes and removes the temporary file if it exists.
@@ -83,6 +85,7 @@ final class AtomicOutputFile {
             descriptor = -1
         }
         unlink(temporaryPath)
+        TemporaryOutputs.unregister(temporaryPath)
     }
 
     private func error(_ operation: String) -> CheckpointWriterError {

@@ -1,0 +1,74 @@
+import Foundation
+
+/// Temporary outputs being written, removed when the process is interrupted.
+///
+/// `AtomicOutputFile` and `AtomicOutputDirectory` register their temporary path while they write
+/// and unregister it once renamed into place or discarded. `removeOnInterrupt()` (called once by
+/// the command line) turns SIGINT, SIGTERM and SIGHUP into: remove every registered path, then exit
+/// with 128 + the signal, so an interrupted write leaves nothing behind — neither at the target
+/// nor as a hidden temporary. (SIGKILL cannot be caught: then a hidden `.…tmp-…` may remain.)
+package enum TemporaryOutputs {
+    private static let lock = NSLock()
+    /// Registered paths (true: a directory). Guarded by `lock`: every access takes it.
+    nonisolated(unsafe) private static var paths: [String: Bool] = [:]
+    /// The dispatch sources kept alive; written once under `lock` by `removeOnInterrupt`.
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+    /// Set (under `lock`) when a handled signal arrived: the process is about to exit with it.
+    nonisolated(unsafe) private static var interrupted = false
+
+    /// Whether a handled signal arrived (the handler is removing temporaries and will exit).
+    package static var isInterrupted: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return interrupted
+    }
+
+    /// Called before reporting an error: if the error comes from an interruption (a temporary
+    /// removed under a writer's feet), waits for the handler to exit with the signal's status.
+    package static func yieldToInterrupt() {
+        while isInterrupted { usleep(10_000) }
+    }
+
+    package static func register(_ path: String, directory: Bool) {
+        lock.lock()
+        paths[path] = directory
+        lock.unlock()
+    }
+
+    package static func unregister(_ path: String) {
+        lock.lock()
+        paths[path] = nil
+        lock.unlock()
+    }
+
+    /// Removes every registered temporary path (the signal handlers' work).
+    package static func removeAll() {
+        lock.lock()
+        let current = paths
+        paths = [:]
+        lock.unlock()
+        for (path, directory) in current {
+            if directory { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
+        }
+    }
+
+    /// Installs the handlers (idempotent).
+    package static func removeOnInterrupt() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard sources.isEmpty else { return }
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                lock.lock()
+                interrupted = true
+                lock.unlock()
+                removeAll()
+                exit(128 + sig)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
