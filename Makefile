@@ -6,7 +6,7 @@ SWIFT ?= swift
 FIXTURE := Tests/Fixtures/moe_tiny
 OUT := .build/demo
 
-.PHONY: deps build release demo test bench fixtures clean
+.PHONY: deps build release install demo test check-install bench fixtures clean
 
 deps:
 	@scripts/install_deps.sh
@@ -17,6 +17,23 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# A release binary with the Swift runtime and Foundation linked in (--static-swift-stdlib): it needs
+# only the Debian libraries (libzip, OpenBLAS, ISA-L), not the Swift toolchain. Also installs shell
+# completions (from swift-argument-parser) and the docs, which `loratool --help` points to.
+PREFIX ?= /usr/local
+STATIC_BIN = "$$($(SWIFT) build -c release --static-swift-stdlib --show-bin-path)/loratool"
+
+install: deps
+	$(SWIFT) build -c release --product loratool --static-swift-stdlib
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/loratool \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 755 $(STATIC_BIN) $(DESTDIR)$(PREFIX)/bin/loratool
+	$(STATIC_BIN) --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/loratool
+	$(STATIC_BIN) --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_loratool
+	$(STATIC_BIN) --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/loratool.fish
+	install -m 644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/loratool/
+
 # The main job on a shipped input: inspect a MiniMind checkpoint, list its adapter targets,
 # merge its LoRA adapter, and prove the merged model agrees with the adapter-wrapped one.
 demo: release
@@ -26,8 +43,9 @@ demo: release
 	.build/release/loratool merge $(FIXTURE)/base.pth $(FIXTURE)/lora.pth -o $(OUT)/merged.safetensors
 	.build/release/loratool verify $(FIXTURE)/base.pth $(FIXTURE)/lora.pth --merged $(OUT)/merged.safetensors --config $(FIXTURE)/config.json
 
-# Every test: the Swift suites (with the writer's torch round-trip enabled through
-# LORATOOL_PYTHON), then the interop check of merge/convert outputs with real torch and safetensors.
+# Every test: the Swift suites (with the writer's torch round-trip, the JSON schema check of every
+# command and the jq shell pipeline enabled through LORATOOL_PYTHON), then the interop check of
+# merge/convert outputs with real torch and safetensors, then the static install check.
 VENV_PYTHON = "$$(scripts/ensure_venv.sh | tail -n 1)"
 
 test: deps
@@ -36,6 +54,11 @@ test: deps
 	$(VENV_PYTHON) scripts/interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
 	$(VENV_PYTHON) scripts/export_interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
 	$(VENV_PYTHON) scripts/llama_cpp_check.py "$$($(SWIFT) build --show-bin-path)/loratool"
+	scripts/check_install.sh
+
+# The installed static binary, copied alone, runs with the toolchain's libraries hidden (needs root for unshare).
+check-install: deps
+	scripts/check_install.sh
 
 bench: release
 	$(VENV_PYTHON) scripts/bench.py .build/release/loratool

@@ -13,16 +13,19 @@ PY="$DIR/bin/python"
 TORCH_PIN="torch==2.13.0+cpu"
 SAFETENSORS_PIN="safetensors==0.8.0"
 TOKENIZERS_PIN="tokenizers==0.23.3"
-# The reference libraries the interop tests judge us against (CPU, no network at run time).
-REFERENCE_PINS=("transformers==5.24.0" "peft==0.21.2" "gguf==0.19.0" "jinja2==3.1.6" "diskcache==5.6.3")
+# The reference libraries the interop tests judge us against (CPU, no network at run time), and
+# jsonschema, which validates every command's --json against docs/json.md (scripts/check_json.py).
+REFERENCE_PINS=("transformers==5.24.0" "peft==0.21.2" "gguf==0.19.0" "jinja2==3.1.6" "diskcache==5.6.3"
+    "jsonschema==4.26.0")
 
 is_complete() {
     [ -x "$PY" ] && "$PY" - <<'PYEOF' >/dev/null 2>&1
-import sys, torch, numpy, safetensors, tokenizers, transformers, peft, gguf, jinja2
+import sys, torch, numpy, safetensors, tokenizers, transformers, peft, gguf, jinja2, jsonschema
 from importlib.metadata import version
 ok = (torch.__version__ in ("2.13.0+cpu", "2.13.0") and safetensors.__version__ == "0.8.0"
       and tokenizers.__version__ == "0.23.3" and transformers.__version__ == "5.24.0"
-      and peft.__version__ == "0.21.2" and version("gguf") == "0.19.0")
+      and peft.__version__ == "0.21.2" and version("gguf") == "0.19.0"
+      and version("jsonschema") == "4.26.0")
 sys.exit(0 if ok else 1)
 PYEOF
 }

@@ -35,15 +35,19 @@ struct InspectCommand: JSONReporting {
         if json {
             try Output.printJSON(report, for: self)
         } else {
-            print(InspectText.render(report), terminator: "")
+            let isAdapter = (try? ModelInput.refuseAdapter(checkpoint)) == nil
+            print(InspectText.render(report, isAdapter: isAdapter), terminator: "")
         }
     }
 }
 
 /// The human listing of an `InspectionReport`.
 enum InspectText {
-    static func render(_ report: InspectionReport) -> String {
+    static func render(_ report: InspectionReport, isAdapter: Bool = false) -> String {
         var out = "\(report.path) (\(report.format))\n"
+        if isAdapter, let a = report.adapter {
+            out += "a LoRA adapter (\(a.format)), not a model: merge it with `loratool merge BASE \(report.path) -o OUT`\n"
+        }
         let tensorsByName = Dictionary(report.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var rows: [(String, String, String)] = []
         for module in report.modules {

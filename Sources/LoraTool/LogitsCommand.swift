@@ -73,7 +73,7 @@ struct LogitsCommand: JSONReporting {
         if let output { try OutputPath.prepare(output, notOver: [model] + (lora.map { [$0] } ?? []), force: force) }
         let clock = ContinuousClock()
         let loadStart = clock.now
-        let checkpoint = try Checkpoint.open(path: model)
+        let checkpoint = try ModelInput.open(model)
         let configuration = try modelOptions.configuration(for: checkpoint)
         var pairs: [String: LoRAPair] = [:]
         if let lora {

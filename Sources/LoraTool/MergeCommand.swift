@@ -48,6 +48,7 @@ struct MergeCommand: JSONReporting {
         let target = try output.exportTarget
         try output.prepare(for: target, notOver: [base] + (adapter.map { [$0] } ?? []))
         let (baseCheckpoint, loaded) = try LoRAAdapter.openWithAdapter(basePath: base, adapterPath: adapter)
+        try ModelInput.refuseAdapter(baseCheckpoint)
         let bound = try loaded.bind(to: baseCheckpoint)
         _ = try bound.scaled(by: scale) // DoRA and modules_to_save refuse a scale other than 1 before anything is written
         if let target {

@@ -96,8 +96,8 @@ struct OutputOptions: ParsableArguments {
     func write<C: JSONReporting>(_ rewriter: CheckpointRewriter, label: String, for command: C, merging: Bool,
                                  done: (CheckpointRewriter.Summary) -> String) throws {
         if dryRun { return try dryRun(rewriter, for: command, merging: merging) }
-        let bar = ProgressBar(label: label)
-        let summary = try rewriter.write(to: output, format: format, progress: bar.update)
+        let bar = ProgressBar(label: label, totalBytes: rewriter.outputTensorBytes)
+        let summary = try rewriter.write(to: output, format: format, progress: bar.update, bytes: bar.add)
         bar.finish()
         if json {
             try Output.printJSON(WriteReport(summary: summary, merging: merging), for: command)

@@ -31,7 +31,7 @@ struct TargetsCommand: JSONReporting {
     var echo: Echo { Echo(inputs: ["path": .string(path)], options: ["rank": .int(rank), "modules": .optional(modules)]) }
 
     func run() throws {
-        let checkpoint = try Checkpoint.open(path: path)
+        let checkpoint = try ModelInput.open(path)
         let selector = TargetSelector(modules: modules)
         let report = try TargetsReport.make(checkpoint: checkpoint, selector: selector, rank: rank)
         if json {

@@ -34,7 +34,7 @@ struct UnmergeCommand: JSONReporting {
     func run() throws {
         BLASRuntime.useSingleThread()
         try output.prepare(notOver: [merged, adapter])
-        let checkpoint = try Checkpoint.open(path: merged)
+        let checkpoint = try ModelInput.open(merged)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: checkpoint)
         _ = try bound.scaled(by: -1) // refuses DoRA / modules_to_save before anything is written
         let rewriter = try CheckpointRewriter(source: checkpoint, adapter: bound, multiplier: -1, outputDType: output.outputDType)

@@ -55,11 +55,12 @@ struct VerifyCommand: JSONReporting {
     func run() throws {
         BLASRuntime.reexecWithFasterKernelsIfNeeded()
         let (baseCheckpoint, loaded) = try LoRAAdapter.openWithAdapter(basePath: base, adapterPath: adapter)
+        try ModelInput.refuseAdapter(baseCheckpoint)
         let configuration = try modelOptions.configuration(for: baseCheckpoint)
         let bound = try loaded.bind(to: baseCheckpoint)
         try bound.requirePlainLoRAForward()
         let pairs = bound.pairs
-        let mergedCheckpoint = try merged.map { try Checkpoint.open(path: $0) }
+        let mergedCheckpoint = try merged.map { try ModelInput.open($0) }
         let tokens = try tokenOptions.resolve(modelPath: base)
         let result = try MergeVerifier.verify(base: baseCheckpoint, adapters: pairs, merged: mergedCheckpoint, tokens: tokens,
                                               configuration: configuration, absoluteTolerance: atol)

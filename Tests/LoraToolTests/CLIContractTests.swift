@@ -123,4 +123,26 @@ import TestSupport
         let third = try #require(top[2]["next"] as? [[String: Any]])
         #expect(third[0]["token"] as? Int == (object["generated"] as? [Int])?.first)
     }
+
+    @Test func progressBarShowsBytesPercentAndThroughputOnATerminalOnly() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // On a pipe: nothing on stderr.
+        let piped = try CommandRunner.run(["convert", base, "-o", dir.appendingPathComponent("a.safetensors").path])
+        #expect(piped.status == 0 && piped.stderr.isEmpty, "\(piped.stderr)")
+        // On a terminal (util-linux `script` gives the command a pty), drawn from the start.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        let command = [CommandRunner.binary.path, "convert", base, "-o", dir.appendingPathComponent("b.safetensors").path]
+        process.arguments = ["-qfc", command.map { "'\($0)'" }.joined(separator: " "), "/dev/null"]
+        process.environment = ["LORATOOL_PROGRESS_AFTER": "0", "PATH": "/usr/bin:/bin"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        let bar = text.split(separator: "\r").first { $0.contains("converting [") }.map(String.init) ?? ""
+        #expect(bar.contains("%") && bar.contains("KiB /") && bar.contains("/s"), "\(text)")
+    }
 }

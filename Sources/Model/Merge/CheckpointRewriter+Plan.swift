@@ -20,18 +20,31 @@ extension CheckpointRewriter {
         var merged: [String] = []
         var seenViews = Set<String>()
         var bytes = 0
-        for original in source.tensors {
+        let prefix = selectionPrefix
+        for original in source.tensors where original.name.hasPrefix(prefix) {
             var out = original
+            out.name = String(original.name.dropFirst(prefix.count))
             if let dtype = outputDType, out.dtype.isFloatingPoint { out.dtype = dtype }
-            if let layer = layers[out.name], !merged.contains(out.name) {
+            if let layer = layers[original.name], !merged.contains(original.name) {
                 let values = try layer.mergedWeight(from: source, multiplier: multiplier)
                 try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: original) })
-                merged.append(out.name)
+                merged.append(original.name)
             }
             let view = "\(original.storageKey)|\(original.storageOffset)|\(original.shape)|\(original.strides)"
             if seenViews.insert(view).inserted { bytes += out.byteCount }
             tensors.append(out)
         }
         return Plan(tensors: tensors, mergedTensors: merged, tensorBytes: bytes)
+    }
+
+    /// Bytes of tensor data `write` hands to the writer (exact aliases once), for progress reports.
+    public var outputTensorBytes: Int {
+        var seenViews = Set<String>()
+        var bytes = 0
+        for t in source.tensors where t.name.hasPrefix(selectionPrefix) {
+            let size = t.elementCount * (outputDType.flatMap { t.dtype.isFloatingPoint ? $0 : nil } ?? t.dtype).itemSize
+            if seenViews.insert("\(t.storageKey)|\(t.storageOffset)|\(t.shape)|\(t.strides)").inserted { bytes += size }
+        }
+        return bytes
     }
 }

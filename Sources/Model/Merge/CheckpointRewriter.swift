@@ -87,8 +87,12 @@ public struct CheckpointRewriter {
     }
 
     /// Writes the result to `path` in `format`, atomically; returns what was done.
+    ///
+    /// `progress` gets the storages written so far and their total; `bytes`, the size of each
+    /// tensor's data as it is handed to the writer (see `outputTensorBytes` for the total).
     public func write(to path: String, format: OutputFormat,
-                      progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Summary {
+                      progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
+                      bytes: ((_ count: Int) -> Void)? = nil) throws -> Summary {
         let start = Date()
         var byName: [String: TensorEntry] = [:]
         for t in source.tensors where byName[t.name] == nil { byName[t.name] = t }
@@ -96,6 +100,7 @@ public struct CheckpointRewriter {
         for layer in adapter?.layers ?? [] { layers[layer.weightName] = layer }
         var mergedNames: [String] = []
         let prefix = selectionPrefix
+        let handOver: ([UInt8]) -> [UInt8] = { data in bytes?(data.count); return data }
         try CheckpointWriter.write(root: try outputTree(), to: path, format: format, progress: progress) { out in
             guard let original = byName[prefix + out.name] else {
                 throw MergeError.internalInconsistency("no source tensor named \(prefix + out.name)")
@@ -104,10 +109,10 @@ public struct CheckpointRewriter {
                 let values = try layer.mergedWeight(from: source, multiplier: multiplier)
                 try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: original) })
                 mergedNames.append(prefix + out.name)
-                return Self.encode(values, as: out.dtype)
+                return handOver(Self.encode(values, as: out.dtype))
             }
-            if out.dtype == original.dtype { return try source.bytes(of: original) }
-            return Self.encode(try source.floats(of: original), as: out.dtype)
+            if out.dtype == original.dtype { return handOver(try source.bytes(of: original)) }
+            return handOver(Self.encode(try source.floats(of: original), as: out.dtype))
         }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
         let written = source.tensors.filter { $0.name.hasPrefix(prefix) }.count
