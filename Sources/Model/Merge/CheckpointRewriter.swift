@@ -4,9 +4,11 @@ import PthReader
 /// Streams a checkpoint into a new file, optionally folding a bound LoRA adapter into its weights
 /// and changing the floating-point dtype: the engine behind `loratool merge` and `convert`.
 ///
-/// Tensors are read, merged and written one at a time (peak memory near the largest tensor plus
-/// the adapter). A merged weight is computed as `W + multiplier · scale · B·A` in float32 and
-/// rounded once into the output dtype. Every other tensor keeps its bytes (or is re-encoded when
+/// Tensors are read, merged and written in a pipeline (`MergePipeline`: read, merge and write on
+/// three threads, at most three tensors in memory at once) or, on one core, one at a time. A
+/// LoRA-merged weight is computed as `W + multiplier · scale · B·A` in float32 by `FusedMerge`
+/// (cache-sized blocks, a SIMD range check) and rounded once into the output dtype; DoRA and
+/// `modules_to_save` go through the whole-tensor kernel (`AdapterDelta.apply`). Every other tensor keeps its bytes (or is re-encoded when
 /// `outputDType` changes it); the tree, names, metadata and ties are kept, except that a merged
 /// weight that shared storage with another tensor gets its own storage.
 public struct CheckpointRewriter {
@@ -19,6 +21,8 @@ public struct CheckpointRewriter {
     /// A top-level dict key whose subtree alone is written, its `key.` prefix dropped from every
     /// name (`model` keeps a training checkpoint's weights without the optimizer state).
     public var selection: String?
+    /// Whether reading, merging and writing overlap on three threads; nil: when two or more cores are available.
+    public var pipelined: Bool?
 
     public init(source: Checkpoint, adapter: BoundAdapter? = nil, multiplier: Float = 1, outputDType: DType? = nil) throws {
         if let dtype = outputDType, !dtype.isFloatingPoint {
@@ -90,6 +94,11 @@ public struct CheckpointRewriter {
     ///
     /// `progress` gets the storages written so far and their total; `bytes`, the size of each
     /// tensor's data as it is handed to the writer (see `outputTensorBytes` for the total).
+    ///
+    /// With two or more cores (and `pipelined` not false), reading, merging and writing overlap on
+    /// three threads (`MergePipeline`), with at most three tensors in memory at once; otherwise each
+    /// tensor is read, merged and written in turn on the calling thread. Either way a LoRA-merged
+    /// weight goes through `FusedMerge` (cache-sized blocks, one rounding).
     public func write(to path: String, format: OutputFormat,
                       progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
                       bytes: ((_ count: Int) -> Void)? = nil) throws -> Summary {
@@ -98,26 +107,86 @@ public struct CheckpointRewriter {
         for t in source.tensors where byName[t.name] == nil { byName[t.name] = t }
         var layers: [String: BoundLoRA] = [:]
         for layer in adapter?.layers ?? [] { layers[layer.weightName] = layer }
-        var mergedNames: [String] = []
         let prefix = selectionPrefix
-        let handOver: ([UInt8]) -> [UInt8] = { data in bytes?(data.count); return data }
-        try CheckpointWriter.write(root: try outputTree(), to: path, format: format, progress: progress) { out in
-            guard let original = byName[prefix + out.name] else {
-                throw MergeError.internalInconsistency("no source tensor named \(prefix + out.name)")
+        let tree = try outputTree()
+        let order = try CheckpointWriter.provisionOrder(root: tree, path: path, format: format)
+        let stage = Stages(source: source, byName: byName, layers: layers, multiplier: multiplier, prefix: prefix)
+        var pipeline: MergePipeline?
+        if pipelined ?? (ProcessInfo.processInfo.activeProcessorCount >= 2), order.count > 1 {
+            let merger = FusedMerge()
+            let p = MergePipeline(count: order.count,
+                                  read: { try stage.read(order[$0]) },
+                                  transform: { try stage.transform(order[$0], $1, merger: merger) })
+            p.start()
+            pipeline = p
+        }
+        defer { pipeline?.stop() }
+        let merger = FusedMerge()
+        var mergedNames: [String] = []
+        var next = 0
+        try CheckpointWriter.write(root: tree, to: path, format: format, progress: progress) { out in
+            guard next < order.count, order[next] == out else {
+                throw MergeError.internalInconsistency("the writer asked for \(out.name) out of the planned order")
             }
-            if let layer = layers[prefix + out.name] {
-                let values = try layer.mergedWeight(from: source, multiplier: multiplier)
-                try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: original) })
-                mergedNames.append(prefix + out.name)
-                return handOver(Self.encode(values, as: out.dtype))
-            }
-            if out.dtype == original.dtype { return handOver(try source.bytes(of: original)) }
-            return handOver(Self.encode(try source.floats(of: original), as: out.dtype))
+            defer { next += 1 }
+            let data = try pipeline?.take(next) ?? stage.transform(out, try stage.read(out), merger: merger)
+            if layers[prefix + out.name] != nil { mergedNames.append(prefix + out.name) }
+            bytes?(data.count)
+            return data
         }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
         let written = source.tensors.filter { $0.name.hasPrefix(prefix) }.count
         return Summary(output: path, format: format.rawValue, tensors: written, mergedTensors: mergedNames,
                        outputBytes: size, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// The two halves of producing one output tensor, safe to run on other threads.
+    private struct Stages: Sendable {
+        let source: Checkpoint
+        let byName: [String: TensorEntry]
+        let layers: [String: BoundLoRA]
+        let multiplier: Float
+        let prefix: String
+
+        private func original(of out: TensorEntry) throws -> TensorEntry {
+            guard let original = byName[prefix + out.name] else {
+                throw MergeError.internalInconsistency("no source tensor named \(prefix + out.name)")
+            }
+            return original
+        }
+
+        /// The source tensor's bytes (read and CRC-checked).
+        func read(_ out: TensorEntry) throws -> [UInt8] {
+            try source.bytes(of: try original(of: out))
+        }
+
+        /// The output bytes: merged, re-encoded into another dtype, or unchanged.
+        func transform(_ out: TensorEntry, _ raw: [UInt8], merger: FusedMerge) throws -> [UInt8] {
+            let original = try original(of: out)
+            if let layer = layers[prefix + out.name] {
+                let delta = try layer.delta.scaled(by: multiplier, module: layer.module)
+                if case .lora(let pair, let layout) = delta {
+                    return try merger.merge(raw, dtype: original.dtype, pair: pair, transposed: layout.isTransposed,
+                                            module: layer.module, output: out, path: source.path)
+                }
+                // DoRA and modules_to_save: the whole-tensor kernel.
+                var values = decode(raw, original)
+                try delta.apply(to: &values, module: layer.module)
+                try CheckpointRewriter.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name,
+                                                          base: { decode(raw, original) })
+                return CheckpointRewriter.encode(values, as: out.dtype)
+            }
+            if out.dtype == original.dtype { return raw }
+            return CheckpointRewriter.encode(decode(raw, original), as: out.dtype)
+        }
+
+        private func decode(_ raw: [UInt8], _ entry: TensorEntry) -> [Float] {
+            let count = entry.elementCount
+            return [Float](unsafeUninitializedCapacity: count) { buffer, n in
+                raw.withUnsafeBytes { if count > 0 { entry.dtype.decodeFloats(from: $0.baseAddress!, count: count, into: buffer.baseAddress!) } }
+                n = count
+            }
+        }
     }
 
     /// Refuses a merged weight that holds NaN or infinity, or overflows `dtype`, where the base did not.

@@ -35,6 +35,16 @@ public enum CheckpointWriter {
         }
     }
 
+    /// The entries `write(root:to:format:progress:provide:)` will pass to `provide`, in the order
+    /// it will pass them (one per storage record for torch zip, one per tensor for safetensors),
+    /// so that a caller can prepare them ahead (the pipelined merge does).
+    public static func provisionOrder(root: Node, path: String, format: OutputFormat) throws -> [TensorEntry] {
+        switch format {
+        case .torchZip: return try TorchZipWriter.plan(root: root, path: path).storages.map(\.entry)
+        case .safetensors: return try SafetensorsWriter.plan(root: root, path: path).items.map(\.entry)
+        }
+    }
+
     /// Writes `root` to `path` in the format its extension names (see `OutputFormat(path:)`).
     public static func write(root: Node, to path: String,
                              progress: ((_ done: Int, _ total: Int) -> Void)? = nil,

@@ -9,7 +9,7 @@ import Foundation
 /// leaves go into `__metadata__` as text, by dotted name, with `"format": "pt"` added (what
 /// `safetensors.torch.save_file` callers and `transformers` expect) unless a leaf is named `format`.
 enum SafetensorsWriter {
-    private struct Item {
+    struct Item {
         var name: String
         var entry: TensorEntry
     }
@@ -17,8 +17,8 @@ enum SafetensorsWriter {
     /// How the reader names a safetensors file's metadata entries (`__metadata__.format`).
     static let metadataPrefix = "__metadata__."
 
-    static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?,
-                      provide: (TensorEntry) throws -> [UInt8]) throws {
+    /// The tensors in the order their data is laid out (and asked for), and the metadata.
+    static func plan(root: Node, path: String) throws -> (items: [Item], metadata: [String: String]) {
         var items: [Item] = []
         var metadata: [String: String] = [:]
         var names = Set<String>()
@@ -42,6 +42,12 @@ enum SafetensorsWriter {
         if metadata["format"] == nil { metadata["format"] = "pt" }
         // Stable order: larger elements first, then by name (the safetensors library's layout).
         items.sort { ($0.entry.dtype.itemSize, $1.name) > ($1.entry.dtype.itemSize, $0.name) }
+        return (items, metadata)
+    }
+
+    static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?,
+                      provide: (TensorEntry) throws -> [UInt8]) throws {
+        let (items, metadata) = try plan(root: root, path: path)
 
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0

@@ -18,10 +18,9 @@ enum TorchZipWriter {
         var name: String
     }
 
-    static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?, zip64Threshold: Int = 0xFFFF_FFFF,
-                      provide: (TensorEntry) throws -> [UInt8]) throws {
-        // Plan storages: one per distinct view; exact aliases share. `leafStorage` lists, in the
-        // depth-first order the pickler visits tensors, which storage each tensor leaf uses.
+    /// The storage records to write, in order (one per distinct view; exact aliases share), and
+    /// for each tensor leaf in the depth-first order the pickler visits them, which one it uses.
+    static func plan(root: Node, path: String) throws -> (storages: [Storage], leafStorage: [Int]) {
         var storages: [Storage] = []
         var leafStorage: [Int] = []
         var keyOfAlias: [TensorView: Int] = [:]
@@ -38,6 +37,12 @@ enum TorchZipWriter {
             leafStorage.append(storages.count)
             storages.append(Storage(key: String(storages.count), entry: entry, name: label))
         }
+        return (storages, leafStorage)
+    }
+
+    static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?, zip64Threshold: Int = 0xFFFF_FFFF,
+                      provide: (TensorEntry) throws -> [UInt8]) throws {
+        let (storages, leafStorage) = try plan(root: root, path: path)
         var nextLeaf = 0
         let pickle = try PickleWriter.pickle(root, path: path) { entry in
             guard nextLeaf < leafStorage.count else {
