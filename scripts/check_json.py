@@ -77,6 +77,10 @@ def cases(tmp):
         ("verify", ["verify", base, lora, "--merged", f("v1_tiny/merged_ref.pth")], 0),
         ("verify", ["verify", base, lora, "--merged", base], 1),
         ("verify", ["verify", base, peft], 3),
+        ("combine", ["combine", lora, lora, "--weights", "0.5,0.5", "--method", "linear", "-o", os.path.join(tmp, "comb.pth")], 0),
+        ("combine", ["combine", lora, "--weights", "1,2", "--method", "linear", "-o", os.path.join(tmp, "comb2.pth")], 64),
+        ("extract", ["extract", base, f("v1_tiny/merged_ref.pth"), "--rank", "4", "-o", os.path.join(tmp, "ex.pth")], 0),
+        ("extract", ["extract", base, f("hf_tiny_peft/base.pth"), "--rank", "4", "-o", os.path.join(tmp, "ex2.pth")], 2),
     ]
 
 
