@@ -15,6 +15,8 @@ and MoE when loratool runs them), merged with its adapter:
   q/k rows permuted as llama.cpp's converter permutes them for `llama`, values equal to torch's own merge
   within the type's rounding, q8_0 within half its block step); `verify --merged` passes on f16/q8_0 and
   fails against a GGUF of the unmerged base; our reader reads a file the gguf package's writer made.
+Also: a safetensors file written by `safetensors.torch.save_model` (a tied alias named in __metadata__)
+converted twice by loratool keeps its metadata and still loads with `load_model`.
 Prints one line per check and "N passed, M failed"; exits 1 on any failure.
 """
 
@@ -442,6 +444,40 @@ def gguf_written_by_gguf_package(r: Runner) -> None:
     r.check("gguf package file: our reader reads metadata and tensors", check)
 
 
+def safetensors_metadata_round_trip(r: Runner) -> None:
+    """A file written by safetensors' save_model (a tied alias dropped and named in __metadata__) converted
+    twice by loratool still loads with safetensors.torch.load_model, alias restored, keys unchanged."""
+    import safetensors.torch as st
+    from safetensors import safe_open
+
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(16, 8)
+            self.head = torch.nn.Linear(8, 16, bias=False)
+            self.head.weight = self.embed.weight
+
+    def check():
+        torch.manual_seed(0)
+        model = Tied()
+        first = r.out("tied.safetensors")
+        st.save_model(model, first)
+        want = safe_open(first, "pt").metadata()
+        once, twice = r.out("tied-once.safetensors"), r.out("tied-twice.safetensors")
+        r.run("convert", first, "-o", once)
+        r.run("convert", once, "-o", twice)
+        got = safe_open(twice, "pt").metadata()
+        if {k: v for k, v in got.items() if k != "format"} != {k: v for k, v in want.items() if k != "format"}:
+            raise CheckFailed(f"metadata changed: {want} -> {got}")
+        fresh = Tied()
+        st.load_model(fresh, twice)
+        if not torch.equal(fresh.embed.weight, model.embed.weight) or not torch.equal(fresh.head.weight, model.embed.weight):
+            raise CheckFailed("load_model restored different weights")
+        return f"metadata {sorted(want)} kept through two conversions; load_model restores the alias"
+
+    r.check("safetensors __metadata__ round trip (load_model)", check)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("loratool", nargs="?", default=os.environ.get("LORATOOL", os.path.join(ROOT, ".build/debug/loratool")))
@@ -474,6 +510,8 @@ def main() -> int:
                     gguf_checks(r, args.shared, family, gtype)
         if not args.hf_only:
             gguf_written_by_gguf_package(r)
+        if not args.hf_only and not args.gguf_only:
+            safetensors_metadata_round_trip(r)
     finally:
         if args.keep:
             print(f"outputs kept in {workdir}")
