@@ -6,6 +6,10 @@ Writes, under Tests/Fixtures/generate/:
 * ``chat_renders.json``: for every chat template we render natively (the tokenizer_config.json files in
   Tests/Fixtures/chat_templates/ plus the shared MiniMind one), several conversations rendered by
   ``tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)``.
+* ``greedy_architectures.json``: greedy ids (no text: their vocabularies have no tokenizer) from
+  ``AutoModelForCausalLM.generate(do_sample=False)`` for every transformers-written model in
+  Tests/Fixtures/hf_models (Llama 3, Qwen2 with biases, + PEFT adapter, + YaRN, Qwen3, Qwen3-MoE, fused),
+  so generation is checked on every architecture the forward pass supports.
 * ``greedy.json``: greedy generations on the shared tiny models, for the base model, the adapter-wrapped
   model and the merged file, with the prompt ids (tokenizers' encode of the rendered chat prompt), the
   generated ids and ``tokenizers``' ``decode(ids, skip_special_tokens=True)``. References:
@@ -206,6 +210,45 @@ def make_greedy(tokenizer_file):
     write_json(os.path.join(OUT, "greedy.json"), {"cases": cases})
 
 
+def make_architectures():
+    import numpy as np
+    from transformers import AutoModelForCausalLM
+    from peft import PeftModel
+    models = os.path.join(ROOT, "Tests", "Fixtures", "hf_models")
+    cases = []
+    for name in sorted(os.listdir(models)):
+        path = os.path.join(models, name)
+        if not os.path.exists(os.path.join(path, "config.json")):
+            continue
+        tokens = np.load(os.path.join(path, "tokens.npy")).tolist()
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+        variants = [("base", None, model)]
+        if os.path.isdir(path + "_peft"):
+            wrapped = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(), path + "_peft").eval()
+            variants.append(("lora", os.path.relpath(path + "_peft", ROOT), wrapped))
+        # The first prompt length whose greedy path keeps clear of near ties in every variant.
+        for length in (12, 8, 16, 6, 20, 4):
+            prompt, runs = tokens[:length], []
+            for label, adapter, m in variants:
+                inputs = torch.tensor([prompt])
+                with torch.no_grad():
+                    out = m.generate(inputs, attention_mask=torch.ones_like(inputs), do_sample=False, max_new_tokens=NEW_TOKENS,
+                                     min_new_tokens=NEW_TOKENS, eos_token_id=None, pad_token_id=0, output_scores=True,
+                                     return_dict_in_generate=True)
+                gap = min(float((sc[0].topk(2).values[0] - sc[0].topk(2).values[1])) for sc in out.scores)
+                runs.append({"label": label, "adapter": adapter, "ids": out.sequences[0, len(prompt):].tolist(),
+                             "min_top1_top2_logit_gap": round(gap, 6)})
+            if min(r["min_top1_top2_logit_gap"] for r in runs) > 1e-3:
+                break
+        else:
+            raise AssertionError(f"{name}: every prompt length leads to a near tie")
+        cases.append({"model": os.path.relpath(path, ROOT), "model_type": model.config.model_type,
+                      "reference": "transformers AutoModelForCausalLM.generate(do_sample=False)" + (", PEFT PeftModel" if len(runs) > 1 else ""),
+                      "prompt_ids": prompt, "max_tokens": NEW_TOKENS, "runs": runs})
+        print(f"{name}: {[r['ids'][:6] for r in runs]} gaps {[r['min_top1_top2_logit_gap'] for r in runs]}")
+    write_json(os.path.join(OUT, "greedy_architectures.json"), {"cases": cases})
+
+
 def main():
     torch.manual_seed(0)
     os.makedirs(OUT, exist_ok=True)
@@ -215,6 +258,7 @@ def main():
         return
     make_renders(tokenizer_file)
     make_greedy(tokenizer_file)
+    make_architectures()
 
 
 if __name__ == "__main__":

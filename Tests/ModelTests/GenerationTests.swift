@@ -61,7 +61,7 @@ enum GenerationFixtures {
         default:
             let base = try Checkpoint.open(path: Fixtures.sharedPath(c.model))
             let pairs = try LoRAAdapter.load(path: Fixtures.sharedPath(c.lora)).bind(to: base).pairs
-            return try TransformerModel.load(base, adapters: pairs)
+            return try TransformerModel.load(base, configuration: try ModelConfiguration.discovered(for: base) ?? ModelConfiguration(), adapters: pairs)
         }
     }
 }
@@ -204,5 +204,49 @@ struct TextGenerationTests {
         #expect(wide.contains("abc \(ComparisonLayout.divergenceMarker)def"))
         let narrow = ComparisonLayout.render(columns, width: 40)
         #expect(narrow.contains("── base ──\nabc \(ComparisonLayout.divergenceMarker)def\n"))
+    }
+}
+
+/// Greedy ids from transformers for every architecture in Tests/Fixtures/hf_models.
+struct ArchitectureTruth: Decodable, Sendable {
+    struct Case: Decodable, Sendable, CustomTestStringConvertible {
+        var model: String
+        var model_type: String
+        var prompt_ids: [Int]
+        var max_tokens: Int
+        var runs: [Run]
+        var testDescription: String { model }
+    }
+    struct Run: Decodable, Sendable {
+        var label: String
+        var adapter: String?
+        var ids: [Int]
+    }
+    var cases: [Case]
+
+    static func load() throws -> [Case] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Fixtures.localPath("generate/greedy_architectures.json")))
+        return try JSONDecoder().decode(ArchitectureTruth.self, from: data).cases
+    }
+}
+
+@Suite("TextGeneration architectures")
+struct ArchitectureGenerationTests {
+    @Test("Greedy generation equals transformers' generate on every architecture", arguments: try ArchitectureTruth.load())
+    func greedyPerArchitecture(_ c: ArchitectureTruth.Case) throws {
+        let path = Fixtures.packageRoot.appendingPathComponent(c.model).path
+        for run in c.runs {
+            let model: TransformerModel
+            if let adapter = run.adapter {
+                let base = try Checkpoint.open(path: path)
+                let pairs = try LoRAAdapter.load(path: Fixtures.packageRoot.appendingPathComponent(adapter).path).bind(to: base).pairs
+                model = try TransformerModel.load(base, configuration: try ModelConfiguration.discovered(for: base) ?? ModelConfiguration(), adapters: pairs)
+            } else {
+                model = try TransformerModel.load(path: path)
+            }
+            let generator = TextGenerator(model: model, tokenizer: try GenerationFixtures.tokenizer.get(),
+                                          sampling: SamplingParameters(temperature: 0), stop: StopCondition(maxTokens: c.max_tokens))
+            #expect(try generator.generate(promptIDs: c.prompt_ids).ids == run.ids, "\(c.model_type) \(run.label)")
+        }
     }
 }
