@@ -139,3 +139,55 @@ struct LogitsTextViewTests {
         #expect(last.contains(": \(run.ids.last!) \""))
     }
 }
+
+@Suite("generate --stop")
+struct GenerateStopTests {
+    @Test("--stop ends the text before the stop string, even when a token carries it in the middle")
+    func stopString() throws {
+        let c = try #require(try GenerateTruth.load().first { $0.model.hasPrefix("hf_tiny_peft") })
+        let run = try #require(c.runs.first { $0.label == "lora" })
+        let stop = "的建议"
+        let cut = try #require(run.text.range(of: stop))
+        let r = try CommandRunner.run(["generate", Fixtures.sharedPath(c.model), "--lora", Fixtures.sharedPath(c.lora), "--temperature", "0",
+                                       "--max-tokens", String(c.max_tokens), "--tokenizer", Fixtures.sharedPath("tokenizer.json"),
+                                       "--prompt", c.prompt, "--stop", stop, "--stop", "never appears"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == String(run.text[..<cut.lowerBound]) + "\n")
+        #expect(r.stderr.contains("stop: stop_string"))
+        let json = try CommandRunner.run(["generate", Fixtures.sharedPath(c.model), "--lora", Fixtures.sharedPath(c.lora), "--temperature", "0",
+                                          "--max-tokens", String(c.max_tokens), "--tokenizer", Fixtures.sharedPath("tokenizer.json"),
+                                          "--prompt", c.prompt, "--stop", stop, "--json"])
+        let report = try JSONDecoder().decode(GenerateJSONReport.self, from: Data(json.stdout.utf8))
+        // The ids stop at the token that completed the stop string: a prefix of the full greedy run.
+        #expect(report.runs[0].ids == Array(run.ids.prefix(report.runs[0].ids.count)))
+        #expect(report.runs[0].ids.count < run.ids.count)
+        #expect(report.runs[0].text == String(run.text[..<cut.lowerBound]))
+    }
+}
+
+@Suite("generate on GGUF")
+struct GenerateGGUFTests {
+    @Test("A merged GGUF (f32) generates what transformers' PEFT-merged model generates")
+    func ggufMerged() throws {
+        let c = try #require(try GenerateTruth.load().first { $0.model.hasPrefix("hf_tiny_peft") })
+        let run = try #require(c.runs.first { $0.label == "merged" })
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let tokenizerDir = dir.appendingPathComponent("tokenizer")
+        try FileManager.default.createDirectory(at: tokenizerDir, withIntermediateDirectories: true)
+        for name in ["tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(atPath: Fixtures.sharedPath(name), toPath: tokenizerDir.appendingPathComponent(name).path)
+        }
+        let gguf = dir.appendingPathComponent("merged.gguf").path
+        let merge = try CommandRunner.run(["merge", Fixtures.sharedPath(c.model), Fixtures.sharedPath(c.lora), "-o", gguf,
+                                           "--dtype", "f32", "--tokenizer", tokenizerDir.path])
+        #expect(merge.status == 0, "\(merge.stderr)")
+        let r = try CommandRunner.run(["generate", gguf, "--tokenizer", tokenizerDir.path, "--temperature", "0",
+                                       "--max-tokens", String(c.max_tokens), "--prompt", c.prompt, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(GenerateJSONReport.self, from: Data(r.stdout.utf8))
+        #expect(report.runs.first?.prompt_ids == c.prompt_ids)
+        #expect(report.runs.first?.ids == run.ids)
+        #expect(report.runs.first?.text == run.text)
+    }
+}
