@@ -43,7 +43,8 @@ struct ModelOptions: ParsableArguments {
         if let config { file = try ModelConfiguration.load(path: config) } else { file = try ModelConfiguration.discovered(for: checkpoint) }
         if let file, let clash = file.contradictions(by: overrides).first {
             let flag = Self.flags[clash.key] ?? clash.key
-            throw ValidationError("\(flag) \(clash.given) contradicts \(clash.key) = \(clash.file) in \(config ?? "the checkpoint's config.json"); drop \(flag) or fix the file")
+            throw CLIError.badInput(file: config ?? checkpoint.path, flag: nil,
+                                    reason: "\(flag) \(clash.given) contradicts \(clash.key) = \(clash.file) in \(config ?? "the config.json beside it"); drop \(flag) or fix the file")
         }
         return (file ?? ModelConfiguration()).overridden(by: overrides)
     }
