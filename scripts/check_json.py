@@ -81,6 +81,7 @@ def cases(tmp):
         ("combine", ["combine", lora, "--weights", "1,2", "--method", "linear", "-o", os.path.join(tmp, "comb2.pth")], 64),
         ("extract", ["extract", base, f("v1_tiny/merged_ref.pth"), "--rank", "4", "-o", os.path.join(tmp, "ex.pth")], 0),
         ("extract", ["extract", base, f("hf_tiny_peft/base.pth"), "--rank", "4", "-o", os.path.join(tmp, "ex2.pth")], 2),
+        ("diff", ["diff", base, f("v1_tiny/merged_ref.pth")], 0),
     ]
 
 

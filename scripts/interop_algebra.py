@@ -303,3 +303,113 @@ def run_checks(r, shared: str, work: str, failure: type) -> None:
         return f"per-layer ranks {[l['rank'] for l in report['layers']]} minimal for 0.9 energy; norm reported and skipped"
 
     r.check("extract --energy 0.9 --linear-only -> MiniMind .pth: minimal ranks, optimal errors", extract_energy_check)
+
+    # ---- adapter conversion both ways
+    def minimind_to_peft_check():
+        import numpy as np
+        from peft import PeftModel
+        v1 = os.path.join(shared, "v1_tiny")
+        dst = out("v1_peft")
+        r.run("convert", os.path.join(v1, "lora.pth"), "-o", dst, "--format", "peft")
+        base_sd = torch.load(os.path.join(v1, "base.pth"), weights_only=True)
+        model = ref.load_model(base_sd, ref.config_from_state_dict(base_sd, n_heads=8))
+        peft_model = PeftModel.from_pretrained(model, dst).eval()
+        tokens = torch.from_numpy(np.load(os.path.join(v1, "tokens.npy"))).reshape(1, -1)
+        with torch.no_grad():
+            got = peft_model(tokens)[0][0]
+        want = torch.from_numpy(np.load(os.path.join(v1, "logits_wrapped.npy")))
+        base_logits = torch.from_numpy(np.load(os.path.join(v1, "logits_base.npy")))
+        diff = (got - want).abs().max().item()
+        effect = (want - base_logits).abs().max().item()
+        if diff > 1e-4:
+            raise CheckFailed(f"PEFT-loaded logits differ from MiniMind's wrapped model by {diff:.3g}")
+        cfg = json.load(open(os.path.join(dst, "adapter_config.json")))
+        if cfg["lora_alpha"] / cfg["r"] != 1:
+            raise CheckFailed(f"scale {cfg['lora_alpha']}/{cfg['r']} is not MiniMind's 1")
+        return f"PeftModel.from_pretrained logits within {diff:.2g} of logits_wrapped.npy (adapter moves them by {effect:.2g})"
+
+    r.check("convert MiniMind lora.pth -> PEFT dir loads in PEFT with the wrapped model's logits", minimind_to_peft_check)
+
+    def peft_to_minimind_check():
+        hf = os.path.join(shared, "hf_tiny_peft")
+        r.run("convert", os.path.join(hf, "adapter"), "-o", out("hf_lora.pth"))
+        sd = torch.load(out("hf_lora.pth"), weights_only=True)
+        if not sd or any(not k.endswith((".lora.A.weight", ".lora.B.weight")) for k in sd):
+            raise CheckFailed(f"keys are not MiniMind's <module>.lora.A/B.weight: {list(sd)[:3]}")
+        r.run("merge", os.path.join(hf, "base.pth"), out("hf_lora.pth"), "-o", out("via_minimind.safetensors"))
+        r.run("merge", os.path.join(hf, "base.pth"), os.path.join(hf, "adapter"), "-o", out("via_peft.safetensors"))
+        a, b = load_st(out("via_minimind.safetensors")), load_st(out("via_peft.safetensors"))
+        worst = max(max_rel(a[k], b[k]) for k in b)
+        if worst > 1e-6:
+            raise CheckFailed(f"merges differ by {worst:.3g} relative")
+        return f"{len(sd) // 2} layers (scale 2 folded into B); merged weights equal the PEFT adapter's merge within {worst:.2g}"
+
+    r.check("convert PEFT dir -> MiniMind .pth merges to the same weights", peft_to_minimind_check)
+
+    # ---- DoRA unmerged forward: logits equal PEFT's, verify passes PEFT's merge and fails a wrong one
+    def dora_forward_check():
+        import numpy as np
+        from peft import PeftModel
+        tokens = list(range(1, 17))
+        r.run("logits", base_dir, "--lora", os.path.join(FIX, "dora"), "--tokens", ",".join(map(str, tokens)), "-o", out("dora_logits.npy"))
+        got = torch.from_numpy(np.load(out("dora_logits.npy")))
+        model = PeftModel.from_pretrained(algebra_model(), os.path.join(FIX, "dora")).eval()
+        with torch.no_grad():
+            want = model(torch.tensor([tokens]))[0][0]
+        diff = (got - want).abs().max().item()
+        if diff > 1e-4:
+            raise CheckFailed(f"wrapped DoRA logits differ from PEFT's forward by {diff:.3g}")
+        return f"max |Δlogit| {diff:.2g} against PeftModel's DoRA forward"
+
+    r.check("logits --lora DoRA adapter == PEFT's unmerged DoRA forward", dora_forward_check)
+
+    def dora_verify_check():
+        from safetensors.torch import save_file
+        merged = peft_merged(os.path.join(FIX, "dora"))
+        save_file({k: v.contiguous() for k, v in merged.items()}, out("dora_peft_merged.safetensors"))
+        ok = subprocess_run([r.loratool, "verify", base_dir, os.path.join(FIX, "dora"), "--merged", out("dora_peft_merged.safetensors"), "--config", os.path.join(base_dir, "config.json")])
+        if ok.returncode != 0:
+            raise CheckFailed(f"verify of PEFT's own DoRA merge exited {ok.returncode}: {ok.stdout.strip()[-200:]} {ok.stderr.strip()[-200:]}")
+        # the wrong merge: the same A/B merged as plain LoRA (DoRA's magnitudes ignored)
+        plain = out("dora_as_lora")
+        os.makedirs(plain, exist_ok=True)
+        sd = {k: v for k, v in load_st(os.path.join(FIX, "dora", "adapter_model.safetensors")).items() if "magnitude" not in k}
+        save_file(sd, os.path.join(plain, "adapter_model.safetensors"))
+        cfg = json.load(open(os.path.join(FIX, "dora", "adapter_config.json")))
+        cfg["use_dora"] = False
+        json.dump(cfg, open(os.path.join(plain, "adapter_config.json"), "w"))
+        r.run("merge", base_dir, plain, "-o", out("dora_wrong.safetensors"))
+        bad = subprocess_run([r.loratool, "verify", base_dir, os.path.join(FIX, "dora"), "--merged", out("dora_wrong.safetensors"), "--config", os.path.join(base_dir, "config.json")])
+        if bad.returncode != 1:
+            raise CheckFailed(f"verify of a plain-LoRA merge against the DoRA adapter exited {bad.returncode}, expected 1")
+        return "PEFT's merge_and_unload passes (exit 0); the merge without DoRA's magnitudes fails (exit 1)"
+
+    r.check("verify DoRA: passes PEFT's merge, fails a wrong one", dora_verify_check)
+
+    # ---- diff: which tensors changed, numerical rank of the change
+    def diff_check():
+        report = json.loads(r.run("diff", base_dir, out("tuned"), "--json"))
+        changed = {t["name"]: t for t in report["tensors"] if t["status"] == "changed"}
+        want = set(changed_linears) | {"model.norm.weight"}
+        if set(changed) != want:
+            raise CheckFailed(f"changed tensors {sorted(set(changed) ^ want)[:4]} disagree")
+        for k in changed_linears:
+            d = tuned[k].double() - base[k].double()
+            s = torch.linalg.svdvals(d)
+            rank = int((s > 1e-3 * s[0]).sum())
+            energy = (s ** 2).cumsum(0) / (s ** 2).sum()
+            r99 = int((energy < 0.99 - 1e-9).sum()) + 1
+            e = changed[k]
+            if e["numerical_rank"] != rank or e["rank_99"] != r99:
+                raise CheckFailed(f"{k}: rank {e['numerical_rank']}/{e['rank_99']}, torch {rank}/{r99}")
+            rel = (torch.linalg.norm(d) / torch.linalg.norm(base[k].double())).item()
+            if abs(e["relative_frobenius"] - rel) > 1e-5 * rel:
+                raise CheckFailed(f"{k}: relative Frobenius {e['relative_frobenius']} vs torch {rel}")
+        return f"{len(changed)} changed tensors found; numerical ranks and 99%-energy ranks equal torch's"
+
+    r.check("diff base tuned: changed tensors, relative norms and ranks equal torch's", diff_check)
+
+
+def subprocess_run(cmd):
+    import subprocess
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -19,4 +19,14 @@ void sgeqrf_(const int *m, const int *n, float *a, const int *lda, float *tau,
 void sorgqr_(const int *m, const int *n, const int *k, float *a, const int *lda,
              const float *tau, float *work, const int *lwork, int *info);
 
+/// glibc's malloc keeps freed layer-sized buffers in its heap under its adaptive mmap threshold, so
+/// a loop that allocates one layer at a time grows (and fragments) the heap; a fixed 1 MiB
+/// threshold serves every big buffer with mmap and returns it on free.
+#if defined(__GLIBC__)
+#include <malloc.h>
+static inline void loratool_return_large_buffers(void) { mallopt(M_MMAP_THRESHOLD, 1 << 20); }
+#else
+static inline void loratool_return_large_buffers(void) {}
+#endif
+
 #endif

@@ -7,7 +7,7 @@ import PthReader
 struct ConvertCommand: JSONReporting {
     static let configuration = CommandConfiguration(
         commandName: "convert",
-        abstract: "Convert any readable checkpoint to .pth/.pt/.bin (torch zip) or .safetensors.",
+        abstract: "Convert any readable checkpoint to .pth/.pt/.bin (torch zip) or .safetensors; adapters between MiniMind and PEFT.",
         discussion: "Values are kept exactly (non-contiguous views are written contiguously); dtypes are kept unless --dtype asks otherwise."
     )
 
@@ -20,6 +20,9 @@ struct ConvertCommand: JSONReporting {
                                valueName: "key"))
     var select: String?
 
+    @Option(help: "Adapter conversion to PEFT: base_model_name_or_path for adapter_config.json.")
+    var baseModel: String?
+
     var wantsJSON: Bool { output.json }
     var isQuiet: Bool { output.quiet }
     var echo: Echo {
@@ -29,6 +32,7 @@ struct ConvertCommand: JSONReporting {
     }
 
     func run() throws {
+        if let target = adapterTarget { return try convertAdapter(to: target) }
         if let target = try output.exportTarget {
             guard select == nil else { throw ValidationError("--select applies to checkpoint files, not to --format hf or .gguf") }
             try output.prepare(for: target, notOver: [input])

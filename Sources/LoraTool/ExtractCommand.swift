@@ -73,6 +73,7 @@ struct ExtractCommand: JSONReporting {
 
     func run() throws {
         BLASRuntime.useSingleThread()
+        MemoryRuntime.returnLargeBuffersToSystem() // one layer at a time, each buffer returned on free
         try output.prepare(notOver: [base, tuned])
         let start = Date()
         let baseCheckpoint = try Checkpoint.open(path: base)

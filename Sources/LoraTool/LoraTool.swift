@@ -15,7 +15,7 @@ struct LoraTool: ParsableCommand {
             \(ExitStatus.helpText)
             """,
         version: "0.1.0",
-        subcommands: [InspectCommand.self, MergeCommand.self, ConvertCommand.self, TargetsCommand.self, LogitsCommand.self, VerifyCommand.self, UnmergeCommand.self, GenerateCommand.self, CombineCommand.self, ExtractCommand.self]
+        subcommands: [InspectCommand.self, MergeCommand.self, ConvertCommand.self, TargetsCommand.self, LogitsCommand.self, VerifyCommand.self, UnmergeCommand.self, GenerateCommand.self, CombineCommand.self, ExtractCommand.self, DiffCommand.self]
     )
 
     /// Parses and runs the command; every failure becomes one `error:` line on stderr (and, with

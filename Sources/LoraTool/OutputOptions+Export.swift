@@ -18,8 +18,8 @@ extension OutputOptions {
             case "hf", "huggingface", "hugging-face": return .huggingFace
             case "gguf": return .gguf
             case nil: return output.lowercased().hasSuffix(".gguf") ? .gguf : nil
-            case "safetensors", "torch-zip": return nil
-            case let other?: throw ValidationError("--format \(other): expected hf, gguf, safetensors or torch-zip")
+            case "safetensors", "torch-zip", "peft", "minimind": return nil
+            case let other?: throw ValidationError("--format \(other): expected hf, gguf, safetensors, torch-zip, peft or minimind")
             }
         }
     }

@@ -67,6 +67,7 @@ struct OutputOptions: ParsableArguments {
     }
 
     func validate() throws {
+        if ["peft", "minimind"].contains(formatName?.lowercased() ?? "") { _ = try outputDType; return } // adapter conversion (ConvertCommand+Adapter)
         if let target = try exportTarget {
             try validateExport(target)
             return

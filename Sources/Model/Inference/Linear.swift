@@ -39,6 +39,8 @@ public final class LinearLayer: @unchecked Sendable {
     let bias: [Float]?
     /// The adapter applied beside the weight (unmerged), if any.
     public private(set) var adapter: LoRAPair?
+    /// For a DoRA adapter: `m / ‖W + s·B·A‖` per output feature, computed from the base weight at attach time.
+    private(set) var doraFactors: [Float]?
 
     init(weight: [Float], outFeatures: Int, inFeatures: Int, bias: [Float]? = nil) {
         self.storage = WeightStorage(data: weight, columns: inFeatures)
@@ -75,12 +77,17 @@ public final class LinearLayer: @unchecked Sendable {
     /// Attaches an adapter to run unmerged: `W x + scale · B (A x)`.
     func attach(_ pair: LoRAPair) {
         adapter = pair
+        if let magnitude = pair.magnitude {
+            var plain = pair
+            plain.magnitude = nil
+            doraFactors = try? AdapterDelta.dora(plain, magnitude: magnitude, layout: .linear).doraFactors(base: weight)
+        }
     }
 
     /// Stops applying the attached adapter (the layer is the base layer again); returns it.
     @discardableResult
     func detachAdapter() -> LoRAPair? {
-        defer { adapter = nil }
+        defer { adapter = nil; doraFactors = nil }
         return adapter
     }
 
@@ -94,6 +101,18 @@ public final class LinearLayer: @unchecked Sendable {
                     // W[out, in] += scale · B[out, r] · A[r, in]
                     BLAS.gemm(m: outFeatures, n: inFeatures, k: r, alpha: pair.scale, a: b.baseAddress!, lda: r,
                               b: a.baseAddress!, ldb: inFeatures, beta: 1, c: w.baseAddress! + offset, ldc: inFeatures)
+                }
+            }
+        }
+        // DoRA: each row of W + s·B·A rescaled to its magnitude (PEFT's DoraLinearVariant.merge).
+        if let magnitude = pair.magnitude {
+            storage.data.withUnsafeMutableBufferPointer { w in
+                for o in 0..<outFeatures {
+                    let row = w.baseAddress! + offset + o * inFeatures
+                    var sum = 0.0
+                    for i in 0..<inFeatures { sum += Double(row[i]) * Double(row[i]) }
+                    let factor = magnitude[o] / Float(sum.squareRoot())
+                    for i in 0..<inFeatures { row[i] *= factor }
                 }
             }
         }
@@ -112,6 +131,16 @@ public final class LinearLayer: @unchecked Sendable {
             pair.b.data.withUnsafeBufferPointer { b in
                 BLAS.gemmTransposedB(m: rows, n: outFeatures, k: r, alpha: pair.scale, a: UnsafePointer(t.baseAddress!), lda: r,
                                      b: b.baseAddress!, ldb: r, beta: 1, c: y, ldc: ldy)
+            }
+        }
+        // DoRA, as PEFT's DoraLinearLayer.forward: bias + f·(W x + s·B(A x)), f = m / ‖W + s·B·A‖.
+        if let factors = doraFactors {
+            for row in 0..<rows {
+                let out = y + row * ldy
+                for i in 0..<outFeatures {
+                    let b = bias?[i] ?? 0
+                    out[i] = factors[i] * (out[i] - b) + b
+                }
             }
         }
     }

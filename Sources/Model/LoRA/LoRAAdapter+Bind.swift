@@ -42,7 +42,13 @@ public struct BoundAdapter: Sendable {
     /// Plain Linear LoRA pairs keyed by base module path (what the unmerged forward runs).
     public var pairs: [String: LoRAPair] {
         var out: [String: LoRAPair] = [:]
-        for l in layers { if case .lora(let p, .linear) = l.delta, out[l.module] == nil { out[l.module] = p } }
+        for l in layers where out[l.module] == nil {
+            switch l.delta {
+            case .lora(let p, .linear): out[l.module] = p
+            case .dora(var p, let m, .linear): p.magnitude = m; out[l.module] = p
+            default: break
+            }
+        }
         return out
     }
 
@@ -51,15 +57,20 @@ public struct BoundAdapter: Sendable {
         Dictionary(layers.map { ($0.weightName, $0.delta) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// The layers that are not plain Linear LoRA (DoRA, embedding adapters, `modules_to_save`).
+    /// The layers the unmerged forward cannot run (embedding adapters, `modules_to_save`, Conv1D).
     public var nonLinearLoRALayers: [BoundLoRA] {
-        layers.filter { if case .lora(_, .linear) = $0.delta { return false } else { return true } }
+        layers.filter {
+            switch $0.delta {
+            case .lora(_, .linear), .dora(_, _, .linear): return false
+            default: return true
+            }
+        }
     }
 
     /// Throws `LoRAError.unsupported` naming the first layer the unmerged forward cannot run yet.
     public func requirePlainLoRAForward() throws {
         if let layer = nonLinearLoRALayers.first {
-            throw LoRAError.unsupported(path: adapterPath, feature: "\(layer.module) is a \(layer.delta.kindName) layer; the unmerged forward pass runs plain Linear LoRA only")
+            throw LoRAError.unsupported(path: adapterPath, feature: "\(layer.module) is a \(layer.delta.kindName) layer; the unmerged forward pass runs Linear LoRA and DoRA only")
         }
     }
 

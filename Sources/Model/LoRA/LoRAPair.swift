@@ -7,12 +7,17 @@ public struct LoRAPair: Sendable, Equatable {
     public var a: Tensor
     public var b: Tensor
     public var scale: Float
+    /// DoRA's magnitude vector (one value per output feature) when the layer is a DoRA layer: the
+    /// unmerged forward then scales `W x + scale · B (A x)` by `m / ‖W + scale·B·A‖_row`, and a merge
+    /// renormalises each row to `m` (see `AdapterDelta.dora`).
+    public var magnitude: [Float]?
 
-    public init(a: Tensor, b: Tensor, scale: Float) {
+    public init(a: Tensor, b: Tensor, scale: Float, magnitude: [Float]? = nil) {
         precondition(a.shape.count == 2 && b.shape.count == 2 && a.shape[0] == b.shape[1], "LoRA A [r, in] and B [out, r] must agree on r")
         self.a = a
         self.b = b
         self.scale = scale
+        self.magnitude = magnitude
     }
 
     public var rank: Int { a.shape[0] }
