@@ -34,9 +34,10 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "CFloat16"),
+        .target(name: "CCleanup"),
         .target(
             name: "PthReader",
-            dependencies: ["CLibzip", "CISAL", "CFloat16"]
+            dependencies: ["CLibzip", "CISAL", "CFloat16", "CCleanup"]
         ),
         .target(
             name: "Model",
