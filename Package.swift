@@ -51,7 +51,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "PthReaderTests", dependencies: ["PthReader", "TestSupport"]),
+        .testTarget(name: "PthReaderTests", dependencies: ["PthReader", "CCleanup", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "PthReader", "TestSupport"]),
         .testTarget(name: "LoraToolTests", dependencies: ["LoraTool", "Model", "PthReader", "TestSupport"]),
     ]

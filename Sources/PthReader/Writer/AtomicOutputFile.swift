@@ -13,7 +13,7 @@ import Foundation
 /// suffix included) by shortening the target's name in it. Like `torch.save` and `cp`, it does not `fsync`: a crash or interruption of
 /// this process never leaves a partial file, but a power loss right after a write may lose it
 /// (measured: the sync alone cost about a third of a 50 MB merge).
-final class AtomicOutputFile {
+package final class AtomicOutputFile {
     /// The final path.
     let target: String
     /// Where the bytes go until `commit()`.
@@ -26,7 +26,7 @@ final class AtomicOutputFile {
     /// Longest temporary file name: 255 bytes less libzip's `.XXXXXX`.
     static let maxTemporaryNameBytes = 255 - 7
 
-    init(target: String) throws {
+    package init(target: String) throws {
         self.target = target
         let url = URL(fileURLWithPath: target)
         let directory = url.deletingLastPathComponent().path
@@ -82,7 +82,7 @@ final class AtomicOutputFile {
     }
 
     /// Creates the temporary file (mode 0666 less the umask) and returns its descriptor.
-    func openForWriting() throws -> Int32 {
+    package func openForWriting() throws -> Int32 {
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw error("create a temporary file '\(temporaryPath)'") }
         descriptor = fd
@@ -90,7 +90,7 @@ final class AtomicOutputFile {
     }
 
     /// Writes all of `buffer` to the open descriptor, retrying short writes.
-    func write(_ buffer: UnsafeRawBufferPointer) throws {
+    package func write(_ buffer: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < buffer.count {
             let n = Glibc.write(descriptor, buffer.baseAddress! + done, buffer.count - done)
@@ -103,7 +103,7 @@ final class AtomicOutputFile {
     }
 
     /// Gives the temporary file its permissions and renames it over the target.
-    func commit() throws {
+    package func commit() throws {
         if descriptor < 0 {
             // Written by someone else (libzip): open it to set permissions.
             descriptor = open(temporaryPath, O_RDONLY | O_CLOEXEC)
