@@ -60,15 +60,17 @@ static void remove_with_siblings(const char *path) {
     close(fd);
 }
 
-void lt_cleanup_run_now(void) {
+void lt_cleanup_remove_slot(int slot) {
+    if (slot < 0 || slot >= SLOTS) return;
+    char *path = atomic_load(&slots[slot]);
+    if (path) remove_with_siblings(path);
+}
+
+static void handler(int sig) {
     for (int i = 0; i < SLOTS; i++) {
         char *path = atomic_load(&slots[i]);
         if (path) remove_with_siblings(path);
     }
-}
-
-static void handler(int sig) {
-    lt_cleanup_run_now();
     signal(sig, SIG_DFL);
     raise(sig);
 }

@@ -17,7 +17,7 @@ int lt_cleanup_register(const char *path);
 /// Forgets a slot (after the file was renamed into place or removed).
 void lt_cleanup_unregister(int slot);
 
-/// Runs the cleanup the handler would run, without a signal (for tests).
-void lt_cleanup_run_now(void);
+/// Removes one slot's file and its siblings as the handler would, without a signal (for tests).
+void lt_cleanup_remove_slot(int slot);
 
 #endif

@@ -21,7 +21,8 @@ package final class AtomicOutputFile {
     /// The open descriptor when the file was opened by `openForWriting()`; -1 otherwise.
     private(set) var descriptor: Int32 = -1
     private var committed = false
-    private var cleanupSlot: Int32 = -1
+    /// This file's slot in the signal handler's list (`CCleanup`), -1 when not registered.
+    private(set) var cleanupSlot: Int32 = -1
 
     /// Longest temporary file name: 255 bytes less libzip's `.XXXXXX`.
     static let maxTemporaryNameBytes = 255 - 7
