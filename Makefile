@@ -6,7 +6,7 @@ SWIFT ?= swift
 FIXTURE := Tests/Fixtures/moe_tiny
 OUT := .build/demo
 
-.PHONY: deps build release install demo test check-install bench fixtures clean
+.PHONY: deps build release install demo test check-install bench fixtures clean fuzz fuzz-ci
 
 deps:
 	@scripts/install_deps.sh
@@ -59,6 +59,24 @@ test: deps
 # The installed static binary, copied alone, runs with the toolchain's libraries hidden (needs root for unshare).
 check-install: deps
 	scripts/check_install.sh
+
+# Coverage-guided fuzzing of the parsers (libFuzzer through swiftc -sanitize=fuzzer, docs/fuzzing.md):
+# each target runs FUZZ_SECONDS from the seed corpus Fuzz/Corpus/<target>; crashes land in .build/fuzz.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = unpickler checkpoint safetensors configs tokenizer
+
+fuzz: deps
+	Fuzz/build.sh
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p .build/fuzz/corpus-$$t; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    .build/fuzz/$$t .build/fuzz/corpus-$$t Fuzz/Corpus/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix=.build/fuzz/$$t- || exit 1; \
+	done
+
+# A bounded pass for CI: five seconds per target (plus the instrumented build).
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=5
 
 bench: release
 	$(VENV_PYTHON) scripts/bench.py .build/release/loratool

@@ -34,9 +34,10 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "CFloat16"),
+        .target(name: "CCleanup"),
         .target(
             name: "PthReader",
-            dependencies: ["CLibzip", "CISAL", "CFloat16"]
+            dependencies: ["CLibzip", "CISAL", "CFloat16", "CCleanup"]
         ),
         .target(
             name: "Model",
@@ -50,7 +51,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "PthReaderTests", dependencies: ["PthReader", "TestSupport"]),
+        .testTarget(name: "PthReaderTests", dependencies: ["PthReader", "CCleanup", "TestSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["Model", "PthReader", "TestSupport"]),
         .testTarget(name: "LoraToolTests", dependencies: ["LoraTool", "Model", "PthReader", "TestSupport"]),
     ]

@@ -14,6 +14,7 @@ extension ErrorReport {
         case .forbiddenGlobal(let path, let entry, _, _): return ErrorReport(kind: "forbidden_global", message: m, file: path, entry: entry, status: .badInput)
         case .torchScript(let path): return ErrorReport(kind: "unsupported", message: m, file: path, status: .badInput)
         case .unsupportedDType(let path, let entry, _): return ErrorReport(kind: "unsupported", message: m, file: path, entry: entry, status: .badInput)
+        case .exceedsLimit(let path, let entry, _): return ErrorReport(kind: "too_large", message: m, file: path, entry: entry, status: .badInput)
         @unknown default: return ErrorReport(kind: "bad_input", message: m, status: .badInput)
         }
     }

@@ -36,7 +36,7 @@ struct InspectCommand: JSONReporting {
             try Output.printJSON(report, for: self)
         } else {
             let isAdapter = (try? ModelInput.refuseAdapter(checkpoint)) == nil
-            print(InspectText.render(report, isAdapter: isAdapter), terminator: "")
+            Output.say(InspectText.render(report, isAdapter: isAdapter), terminator: "")
         }
     }
 }
@@ -65,9 +65,11 @@ enum InspectText {
         }
         let width0 = min(rows.map(\.0.count).max() ?? 0, 60)
         let width1 = min(rows.map(\.1.count).max() ?? 0, 48)
+        out.reserveCapacity(rows.count * (width0 + width1 + 40))
         for row in rows {
-            out += pad(row.0, width0) + "  " + pad(row.1, width1) + (row.2.isEmpty ? "" : "  " + row.2)
-            out = out.trimmingTrailingSpaces() + "\n"
+            // Each row is trimmed on its own: the output grows linearly with the number of modules.
+            out += (pad(row.0, width0) + "  " + pad(row.1, width1) + (row.2.isEmpty ? "" : "  " + row.2)).trimmingTrailingSpaces()
+            out += "\n"
         }
         let inModel = Set(report.modules.flatMap(\.parameters))
         let others = report.tensors.filter { !inModel.contains($0.name) }

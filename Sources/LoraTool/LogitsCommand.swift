@@ -26,17 +26,17 @@ struct LogitsCommand: JSONReporting {
     @Option(name: .shortAndLong, help: "Output .npy file for the float32 [tokens, vocab] logits.")
     var output: String?
 
-    @Option(help: "Print the N most likely next tokens at each position.")
+    @Option(parsing: .unconditional, help: "Print the N most likely next tokens at each position.")
     var top: Int?
 
-    @Option(help: ArgumentHelp("Greedily generate N new tokens after the input through the KV cache.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Greedily generate N new tokens after the input through the KV cache.",
                                discussion: "Prefills the input, then decodes one token at a time; -o then holds the logits of the input and of every generated token but the last, and the generated ids are printed on stdout."))
     var decode: Int?
 
     @Flag(help: "Print model timings on stderr ('prefill: X ms for N tokens ...', 'decode: X ms for N new tokens ...').")
     var bench = false
 
-    @Option(help: "With --bench: timed runs after one warm-up; the best is reported (default 1).")
+    @Option(parsing: .unconditional, help: "With --bench: timed runs after one warm-up; the best is reported (default 1).")
     var `repeat`: Int = 1
 
     @OptionGroup var modelOptions: ModelOptions
@@ -54,23 +54,25 @@ struct LogitsCommand: JSONReporting {
     var isQuiet: Bool { quiet }
     var echo: Echo {
         Echo(inputs: ["model": .string(model), "lora": .optional(lora), "tokenizer": .optional(tokenOptions.tokenizer)],
-             options: ["output": .optional(output), "tokens": .optional(tokenOptions.tokens), "prompt": .optional(tokenOptions.prompt),
+             options: ["output": .optional(output), "tokens": .optional(tokenOptions.tokens), "tokens_file": .optional(tokenOptions.tokensFile), "prompt": .optional(tokenOptions.prompt),
                        "top": .optional(top), "decode": .optional(decode), "bench": .bool(bench), "repeat": .int(`repeat`),
                        "config": .optional(modelOptions.config), "force": .bool(force)])
     }
 
     func validate() throws {
-        if let top, top <= 0 { throw ValidationError("--top must be positive") }
-        if let decode, decode <= 0 { throw ValidationError("--decode must be a positive number of new tokens") }
-        if `repeat` <= 0 { throw ValidationError("--repeat must be positive") }
-        if tokenOptions.tokens == nil && tokenOptions.prompt == nil { throw ValidationError("give the input with --tokens IDS|FILE.npy or --prompt TEXT") }
+        if let top, top <= 0 { throw ValidationError("--top \(top): must be positive") }
+        if let decode, !(1...TokenOptions.maxTokens).contains(decode) {
+            throw ValidationError("--decode \(decode): must be between 1 and \(TokenOptions.maxTokens) new tokens")
+        }
+        if !(1...1000).contains(`repeat`) { throw ValidationError("--repeat \(`repeat`): must be between 1 and 1000") }
+        if !tokenOptions.isGiven { throw ValidationError("give the input with --tokens IDS, --tokens-file FILE or --prompt TEXT") }
         if output == nil && top == nil && decode == nil && !bench && !json { throw ValidationError("nothing to do: give -o OUT.npy, --top N, --decode N, --bench or --json") }
         if let output, output.hasSuffix("/") { throw ValidationError("-o \(output): names a directory; give a file name such as \(output)logits.npy") }
     }
 
     func run() throws {
         BLASRuntime.reexecWithFasterKernelsIfNeeded()
-        if let output { try OutputPath.prepare(output, notOver: [model] + (lora.map { [$0] } ?? []), force: force) }
+        if let output { try OutputPath.prepare(output, notOver: [model] + [lora, modelOptions.config].compactMap { $0 } + tokenOptions.inputFiles, force: force) }
         let clock = ContinuousClock()
         let loadStart = clock.now
         let checkpoint = try ModelInput.open(model)
@@ -85,6 +87,7 @@ struct LogitsCommand: JSONReporting {
         ModelOptions.reportAssumptions(network.configuration)
         let loadTime = clock.now - loadStart
         guard let tokens = try tokenOptions.resolve(modelPath: model) else { throw ValidationError("no tokens given") }
+        try InferenceBudget.check(network.configuration, tokens: tokens.count, newTokens: decode ?? 0)
 
         // One run: prefill, or prefill + greedy decoding of `decode` new tokens.
         func pass() throws -> (logits: Tensor, generated: [Int]) {
@@ -115,7 +118,7 @@ struct LogitsCommand: JSONReporting {
                 line = String(format: "prefill: %.3f ms for %d tokens (%.0f tok/s; best of %d, mean %.3f ms); load %.3f ms",
                               best, tokens.count, Double(tokens.count) * 1000 / max(best, 1e-9), `repeat`, mean, load)
             }
-            if !json { FileHandle.standardError.write(Data((line + "; OpenBLAS \(BLASRuntime.coreName) kernels\n").utf8)) }
+            if !json { Output.printError(line + "; OpenBLAS \(BLASRuntime.coreName) kernels\n") }
         } else {
             let start = clock.now
             result = try pass()

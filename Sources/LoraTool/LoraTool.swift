@@ -55,7 +55,7 @@ struct LoraTool: ParsableCommand {
     /// Prints `report` (one `error:` line on stderr, and the JSON object on stdout with `--json`) and exits.
     static func fail(_ report: ErrorReport, json: Bool, command: String, echo: Echo?) -> Never {
         if json { try? Output.printJSON(Envelope(command: command, echo: echo, body: ErrorBody(error: report))) }
-        FileHandle.standardError.write(Data("error: \(report.message)\n".utf8))
+        Output.printError("error: \(Output.oneLine(report.message.trimmingCharacters(in: .whitespacesAndNewlines)))\n")
         Foundation.exit(report.status.rawValue)
     }
 }

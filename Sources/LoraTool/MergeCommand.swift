@@ -32,7 +32,7 @@ struct MergeCommand: JSONReporting {
     var scale: Float = 1
 
     func validate() throws {
-        guard scale.isFinite else { throw ValidationError("--scale must be a finite number") }
+        guard scale.isFinite else { throw ValidationError("--scale \(scale): must be a finite number") }
     }
 
     var wantsJSON: Bool { output.json }

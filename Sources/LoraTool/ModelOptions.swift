@@ -13,20 +13,23 @@ struct ModelOptions: ParsableArguments {
                                discussion: "Default: config.json inside a Hugging Face directory or beside the checkpoint file."))
     var config: String?
 
-    @Option(help: "Number of attention heads (default: config, else 8).")
+    @Option(parsing: .unconditional, help: "Number of attention heads (default: config, else 8).")
     var heads: Int?
 
-    @Option(help: "Number of key/value heads; checked against the key projection's shape.")
+    @Option(parsing: .unconditional, help: "Number of key/value heads; checked against the key projection's shape.")
     var kvHeads: Int?
 
-    @Option(help: "Rotary embedding base theta (default: config, else 1e6).")
+    @Option(parsing: .unconditional, help: "Rotary embedding base theta (default: config, else 1e6).")
     var ropeTheta: Double?
 
-    @Option(help: "RMSNorm epsilon (default: config, else 1e-5).")
+    @Option(parsing: .unconditional, help: "RMSNorm epsilon (default: config, else 1e-5).")
     var normEps: Float?
 
-    @Option(help: "Experts per token for MoE models (default: config, else 2).")
+    @Option(parsing: .unconditional, help: "Experts per token for MoE models (default: config, else 2).")
     var expertsPerToken: Int?
+
+    /// Upper bound of the head and expert counts: far above any real model, far below overflow.
+    static let maxCount = 1 << 16
 
     /// The flags that were given, as overrides.
     var overrides: ModelConfiguration {
@@ -59,18 +62,25 @@ struct ModelOptions: ParsableArguments {
     }
 
     func validate() throws {
-        if let heads, heads <= 0 { throw ValidationError("--heads must be positive") }
-        if let kvHeads, kvHeads <= 0 { throw ValidationError("--kv-heads must be positive") }
-        if let ropeTheta, !(ropeTheta > 0) { throw ValidationError("--rope-theta must be positive") }
-        if let normEps, !(normEps >= 0) { throw ValidationError("--norm-eps must not be negative") }
-        if let expertsPerToken, expertsPerToken <= 0 { throw ValidationError("--experts-per-token must be positive") }
+        if let heads, !(1...Self.maxCount).contains(heads) { throw ValidationError("--heads \(heads): must be between 1 and \(Self.maxCount)") }
+        if let kvHeads, !(1...Self.maxCount).contains(kvHeads) { throw ValidationError("--kv-heads \(kvHeads): must be between 1 and \(Self.maxCount)") }
+        if let ropeTheta, !(ropeTheta > 0 && ropeTheta.isFinite) { throw ValidationError("--rope-theta \(ropeTheta): must be a positive finite number") }
+        if let normEps, !(normEps >= 0 && normEps.isFinite) { throw ValidationError("--norm-eps \(normEps): must be a finite number, not negative") }
+        if let expertsPerToken, !(1...Self.maxCount).contains(expertsPerToken) { throw ValidationError("--experts-per-token \(expertsPerToken): must be between 1 and \(Self.maxCount)") }
     }
 }
 
-/// The token sequence options shared by `logits` and `verify`: ids, an `.npy` file, or a prompt.
+/// The token sequence options shared by `logits` and `verify`: ids, a file of ids, or a prompt.
+///
+/// `--tokens` is always a list of ids, except that `--tokens @FILE` and a value ending in `.npy`
+/// name a file; `--tokens-file FILE` names one explicitly. A value is never taken for a path
+/// just because a file of that name happens to exist.
 struct TokenOptions: ParsableArguments {
-    @Option(help: "Token ids: comma-separated (1,2,3) or an int64 .npy file.")
+    @Option(help: "Token ids, comma-separated (1,2,3); @FILE or FILE.npy reads them from a file.")
     var tokens: String?
+
+    @Option(help: "A file of token ids: an int64 .npy file, or text with ids separated by commas or whitespace.")
+    var tokensFile: String?
 
     @Option(help: "Text to tokenize instead of --tokens (needs a tokenizer).")
     var prompt: String?
@@ -78,16 +88,38 @@ struct TokenOptions: ParsableArguments {
     @Option(help: "tokenizer.json for --prompt, and for the text that logits --top/--decode show (default: tokenizer.json beside the model).")
     var tokenizer: String?
 
+    /// Most token ids accepted: far beyond any context window, far below overflow in sizes.
+    static let maxTokens = 1 << 24
+
     func validate() throws {
-        if tokens != nil && prompt != nil { throw ValidationError("give either --tokens or --prompt, not both") }
+        if [tokens, tokensFile, prompt].compactMap({ $0 }).count > 1 { throw ValidationError("give one of --tokens, --tokens-file or --prompt") }
     }
 
-    /// The ids to run, or nil when neither `--tokens` nor `--prompt` was given.
+    /// Whether any input was given.
+    var isGiven: Bool { tokens != nil || tokensFile != nil || prompt != nil }
+
+    /// The files the token options read (to refuse an output over one of them).
+    var inputFiles: [String] {
+        [tokensFile, tokens.flatMap(Self.filePath), tokenizer].compactMap { $0 }
+    }
+
+    /// The path `--tokens` names, if it names one (`@FILE` or `FILE.npy`).
+    static func filePath(_ text: String) -> String? {
+        if text.hasPrefix("@") { return String(text.dropFirst()) }
+        return text.hasSuffix(".npy") ? text : nil
+    }
+
+    /// The ids to run, or nil when no input was given.
     func resolve(modelPath: String) throws -> [Int]? {
-        if let tokens { return try Self.parse(tokens) }
+        if let tokensFile { return try Self.read(file: tokensFile, flag: "--tokens-file") }
+        if let tokens {
+            if let path = Self.filePath(tokens) { return try Self.read(file: path, flag: "--tokens") }
+            return try Self.parse(tokens, flag: "--tokens")
+        }
         guard let prompt else { return nil }
         let ids = try Self.tokenizer(tokenizer, modelPath: modelPath, purpose: "--prompt").encode(prompt)
         guard !ids.isEmpty else { throw ValidationError("--prompt encodes to no tokens") }
+        guard ids.count <= Self.maxTokens else { throw ValidationError("--prompt encodes to \(ids.count) tokens, more than the \(Self.maxTokens) accepted") }
         return ids
     }
 
@@ -110,20 +142,32 @@ struct TokenOptions: ParsableArguments {
         return try BPETokenizer(contentsOf: found)
     }
 
-    /// `1,2,3` (commas and/or spaces) or the path of an integer `.npy` file.
-    static func parse(_ text: String) throws -> [Int] {
-        if text.hasSuffix(".npy") || FileManager.default.fileExists(atPath: text) {
-            let ids = try Npy.readInt64(path: text).values.map { Int($0) }
-            guard !ids.isEmpty else { throw ValidationError("--tokens \(text): the file holds no token ids") }
-            return ids
+    /// Ids from a file: an int64 `.npy` (by its magic bytes), else text ids.
+    static func read(file path: String, flag: String) throws -> [Int] {
+        let data = try RegularFile.read(path, limit: 64 << 20)
+        if data.starts(with: [0x93] + Array("NUMPY".utf8)) {
+            let ids = try Npy.readInt64(path: path).values
+            guard !ids.isEmpty else { throw ValidationError("\(flag) \(path): the file holds no token ids") }
+            guard ids.count <= maxTokens else { throw ValidationError("\(flag) \(path): \(ids.count) token ids, more than the \(maxTokens) accepted") }
+            guard let bad = ids.first(where: { $0 < 0 }) else { return ids.map { Int($0) } }
+            throw ValidationError("\(flag) \(path): token id \(bad) is negative")
         }
-        let parts = text.split(whereSeparator: { $0 == "," || $0 == " " })
+        guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("\(flag) \(path): neither an int64 .npy file nor text") }
+        return try parse(text, flag: "\(flag) \(path)")
+    }
+
+    /// `1,2,3` (commas and/or whitespace).
+    static func parse(_ text: String, flag: String = "--tokens") throws -> [Int] {
+        let parts = text.split(whereSeparator: { $0 == "," || $0.isWhitespace })
+        guard parts.count <= maxTokens else { throw ValidationError("\(flag): \(parts.count) token ids, more than the \(maxTokens) accepted") }
         var ids: [Int] = []
         for part in parts {
-            guard let id = Int(part), id >= 0 else { throw ValidationError("--tokens: '\(part)' is not a token id (expected e.g. 1,2,3 or a .npy file)") }
+            guard let id = Int(part), id >= 0 else {
+                throw ValidationError("\(flag): '\(part.prefix(40))' is not a token id (expected e.g. 1,2,3, @ids.txt or ids.npy)")
+            }
             ids.append(id)
         }
-        guard !ids.isEmpty else { throw ValidationError("--tokens: no token ids given") }
+        guard !ids.isEmpty else { throw ValidationError("\(flag): no token ids given") }
         return ids
     }
 }

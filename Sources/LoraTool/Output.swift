@@ -12,9 +12,55 @@ enum Output {
     static func printJSON<T: Encodable>(_ value: T) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        var data = try encoder.encode(value)
+        data.append(0x0A)
+        try write(data, to: STDOUT_FILENO)
+    }
+
+    /// A failed write to stdout (full disk, closed descriptor, broken pipe with SIGPIPE ignored).
+    struct WriteError: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { "cannot write to standard output: \(reason)" }
+    }
+
+    /// Writes text to stdout, throwing on any failure instead of losing it (unlike `print`).
+    static func print(_ text: String, terminator: String = "\n") throws {
+        try write(Data((text + terminator).utf8), to: STDOUT_FILENO)
+    }
+
+    /// Writes all of `data` to `descriptor`, retrying short writes and EINTR.
+    static func write(_ data: Data, to descriptor: Int32) throws {
+        try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+            var done = 0
+            while done < buffer.count {
+                let n = Glibc.write(descriptor, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw WriteError(reason: String(cString: strerror(errno)))
+                }
+                done += n
+            }
+        }
+    }
+
+    /// Writes to stderr, best effort: a closed or full stderr is ignored, never a trap.
+    static func printError(_ text: String) {
+        try? write(Data(text.utf8), to: STDERR_FILENO)
+    }
+
+    /// One line: newlines, carriage returns and other control characters shown escaped.
+    static func oneLine(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F { out += scalar.escaped(asASCII: true) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
     }
 
     /// `25830912` → `25,830,912`.
@@ -53,14 +99,25 @@ enum Output {
     nonisolated(unsafe) static var quiet = false
 
     /// Prints a human line on stdout unless `--quiet`.
+    ///
+    /// A failed write (full disk, closed stdout, broken pipe with SIGPIPE ignored) is never lost
+    /// silently: it ends the process with exit status 2 and, best effort, an `error:` line.
     static func say(_ text: String, terminator: String = "\n") {
         guard !quiet else { return }
-        print(text, terminator: terminator)
+        emit(text + terminator)
+    }
+
+    /// Writes text to stdout; on failure reports it on stderr (best effort) and exits with status 2.
+    static func emit(_ text: String) {
+        do { try write(Data(text.utf8), to: STDOUT_FILENO) } catch {
+            printError("error: \(error)\n")
+            Foundation.exit(2)
+        }
     }
 
     /// Prints a note (an assumption, a warning) on stderr unless `--quiet`.
     static func note(_ text: String) {
         guard !quiet else { return }
-        FileHandle.standardError.write(Data("note: \(text)\n".utf8))
+        printError("note: \(text)\n")
     }
 }

@@ -42,7 +42,7 @@ final class ProgressBar {
         let elapsed = now.timeIntervalSince(start)
         guard elapsed >= Self.delay, now.timeIntervalSince(lastDraw) >= 0.1 || stepsDone == stepsTotal else { return }
         lastDraw = now
-        FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line(elapsed: elapsed)).utf8))
+        Output.printError("\r\u{1B}[2K" + line(elapsed: elapsed))
         drawn = true
     }
 
@@ -73,6 +73,6 @@ final class ProgressBar {
     /// Clears the bar's line if one was drawn.
     func finish() {
         guard drawn else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        Output.printError("\r\u{1B}[2K")
     }
 }

@@ -18,7 +18,7 @@ struct TargetsCommand: JSONReporting {
     @Argument(help: "A .pth/.pt/.bin, .safetensors file, or a Hugging Face directory.")
     var path: String
 
-    @Option(help: "LoRA rank r; each target adds r·(in+out) parameters.")
+    @Option(parsing: .unconditional, help: "LoRA rank r (1 to 65536); each target adds r·(in+out) parameters.")
     var rank: Int = 16
 
     @Option(help: "Comma-separated module names (PEFT target_modules style) or all-linear.")
@@ -30,6 +30,10 @@ struct TargetsCommand: JSONReporting {
     var wantsJSON: Bool { json }
     var echo: Echo { Echo(inputs: ["path": .string(path)], options: ["rank": .int(rank), "modules": .optional(modules)]) }
 
+    func validate() throws {
+        guard (1...65536).contains(rank) else { throw ValidationError("--rank \(rank): the rank must be between 1 and 65536") }
+    }
+
     func run() throws {
         let checkpoint = try ModelInput.open(path)
         let selector = TargetSelector(modules: modules)
@@ -37,7 +41,7 @@ struct TargetsCommand: JSONReporting {
         if json {
             try Output.printJSON(report, for: self)
         } else {
-            print(TargetsText.render(report, path: path, selection: modules == nil ? "in == out" : selector.description), terminator: "")
+            try Output.print(TargetsText.render(report, path: path, selection: modules == nil ? "in == out" : selector.description), terminator: "")
         }
     }
 }

@@ -31,7 +31,7 @@ struct VerifyCommand: JSONReporting {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
-    @Option(help: "Absolute tolerance on max |Δlogit| instead of the dtype rule.")
+    @Option(parsing: .unconditional, help: "Absolute tolerance on max |Δlogit| instead of the dtype rule.")
     var atol: Double?
 
     @OptionGroup var modelOptions: ModelOptions
@@ -48,7 +48,7 @@ struct VerifyCommand: JSONReporting {
     }
 
     func validate() throws {
-        if let atol, !(atol >= 0) { throw ValidationError("--atol must be a non-negative number") }
+        if let atol, !(atol >= 0 && atol.isFinite) { throw ValidationError("--atol \(atol): must be a finite, non-negative number") }
         if tokenOptions.tokenizer != nil && tokenOptions.prompt == nil { throw ValidationError("--tokenizer is only used with --prompt") }
     }
 
@@ -78,6 +78,7 @@ struct VerifyCommand: JSONReporting {
         let source = merged.map { "\($0) (\(r.mergedDtype))" } ?? "merged in memory (float32)"
         let rule = atol == nil ? "" : " (--atol)"
         var out = "verify: \(r.passed ? "PASSED" : "FAILED")  \(base) + \(adapter ?? "its own .lora. keys") vs \(source)\n"
+        if let nonFinite = r.nonFinite { out += "  non-finite logit  \(nonFinite)\n" }
         out += "  tokens            \(r.tokens)\n"
         out += "  max |Δlogit|      \(e(r.maxAbsDiff))  (tolerance \(e(r.tolerance))\(rule))\n"
         out += "  max rel diff      \(e(r.maxRelDiff))  (relative to max |logit|)\n"

@@ -56,8 +56,8 @@ public enum Npy {
     /// Reads a `.npy` file.
     public static func read(path: String) throws -> Array {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw NpyError.io(path: path, reason: "cannot read file (\(error.localizedDescription))")
+        do { data = try RegularFile.read(path, limit: Int.max) } catch {
+            throw NpyError.io(path: path, reason: "cannot read file (\(error))")
         }
         return try decode([UInt8](data), path: path)
     }
@@ -246,8 +246,14 @@ public enum Npy {
     }
 
     private static func save(_ bytes: [UInt8], to path: String) throws {
-        do { try Data(bytes).write(to: URL(fileURLWithPath: path)) } catch {
-            throw NpyError.io(path: path, reason: "cannot write file (\(error.localizedDescription))")
+        // Through the atomic writer: a full disk or an interruption leaves the old file intact.
+        do {
+            let file = try AtomicOutputFile(target: path)
+            _ = try file.openForWriting()
+            try bytes.withUnsafeBytes { try file.write($0) }
+            try file.commit()
+        } catch let error as CheckpointWriterError {
+            throw NpyError.io(path: path, reason: "cannot write file (\(error))")
         }
     }
 

@@ -9,6 +9,11 @@ struct ByteCursor {
         let wanted: Int
     }
 
+    /// Thrown when a text line runs past the line limit without a newline.
+    struct LineTooLong: Error {
+        let limit: Int
+    }
+
     let bytes: [UInt8]
     private(set) var offset: Int
 
@@ -56,7 +61,10 @@ struct ByteCursor {
     /// Reads bytes up to (not including) the next `\n`, consuming the newline.
     mutating func readLine(limit: Int = 4096) throws -> ArraySlice<UInt8> {
         let end = Swift.min(bytes.count, offset + limit)
-        guard let newline = bytes[offset..<end].firstIndex(of: 0x0A) else { throw OutOfBounds(offset: offset, wanted: limit) }
+        guard let newline = bytes[offset..<end].firstIndex(of: 0x0A) else {
+            if end < bytes.count { throw LineTooLong(limit: limit) }
+            throw OutOfBounds(offset: offset, wanted: limit)
+        }
         defer { offset = newline + 1 }
         return bytes[offset..<newline]
     }

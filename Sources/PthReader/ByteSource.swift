@@ -22,20 +22,8 @@ final class FileSource: ByteSource, @unchecked Sendable {
     private let fd: Int32
 
     init(path: String) throws {
-        fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw PthReaderError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw PthReaderError.unreadable(path: path, reason: reason)
-        }
-        if (info.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw PthReaderError.unreadable(path: path, reason: "is a directory")
-        }
+        (fd, size) = try RegularFile.open(path)
         self.path = path
-        self.size = Int(info.st_size)
     }
 
     deinit { close(fd) }

@@ -6,11 +6,10 @@ extension Checkpoint {
     /// Torch zip, legacy torch and safetensors files, Hugging Face model directories and PEFT
     /// adapter directories. Only the pickle, headers and archive directory are read here.
     public static func open(path: String) throws -> Checkpoint {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        guard let info = try RegularFile.status(path) else {
             throw PthReaderError.unreadable(path: path, reason: "no such file or directory")
         }
-        if isDirectory.boolValue { return try DirectoryFormat.read(path: path) }
+        if info.st_mode & S_IFMT == S_IFDIR { return try DirectoryFormat.read(path: path) }
         let file = try FileSource(path: path)
         guard file.size > 0 else { throw PthReaderError.unrecognizedFormat(path: path, reason: "the file is empty") }
         let head = try file.bytes(offset: 0, count: Swift.min(file.size, 512), context: "header")

@@ -33,7 +33,8 @@ public final class Checkpoint: @unchecked Sendable {
     public let gguf: GGUFFile?
 
     let storages: [String: StorageLocation]
-    private let index: [String: Int]
+    /// Tensor positions by the UTF-8 bytes of their names (never by Unicode canonical equivalence).
+    private let index: [[UInt8]: Int]
 
     init(path: String, format: CheckpointFormat, root: Node, storages: [String: StorageLocation],
          configJSON: Data? = nil, adapterConfigJSON: Data? = nil, gguf: GGUFFile? = nil) throws {
@@ -48,15 +49,23 @@ public final class Checkpoint: @unchecked Sendable {
         self.root = Checkpoint.flatten(root, prefix: "", tensors: &tensors, metadata: &metadata)
         self.tensors = tensors
         self.metadata = metadata
-        var index: [String: Int] = [:]
-        for (i, t) in tensors.enumerated() where index[t.name] == nil { index[t.name] = i }
-        self.index = index
-        for tensor in tensors { try validate(tensor) }
+        self.index = try Checkpoint.uniqueIndex(of: tensors, path: path)
+        var total = 0
+        for tensor in tensors {
+            try validate(tensor)
+            // Every element or byte total over any subset of tensors then fits `Int`.
+            let (sum, overflow) = total.addingReportingOverflow(tensor.byteCount)
+            guard !overflow else {
+                throw PthReaderError.exceedsLimit(path: path, entry: tensor.name,
+                    reason: "the tensors up to this one total more than 2^63 bytes when materialised (stride-0 views), more than loratool can count")
+            }
+            total = sum
+        }
     }
 
     /// The tensor with this dotted name, if any.
     public func tensor(named name: String) -> TensorEntry? {
-        index[name].map { tensors[$0] }
+        index[Array(name.utf8)].map { tensors[$0] }
     }
 
     /// Number of elements of the tensors whose names start with `prefix`, each viewed element range once.
@@ -77,7 +86,35 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// Bytes held by the storages the tensors use, each storage once.
     public var storageByteCount: Int {
-        Set(tensors.map(\.storageKey)).reduce(0) { $0 + (storages[$1]?.byteCount ?? 0) }
+        // Each storage lies inside the file, so the sum cannot really overflow; saturate to be sure.
+        Set(tensors.map(\.storageKey)).reduce(0) { total, key in
+            let (sum, overflow) = total.addingReportingOverflow(storages[key]?.byteCount ?? 0)
+            return overflow ? Int.max : sum
+        }
+    }
+
+    /// Indexes tensors by name, refusing two tensors whose dotted names collide.
+    ///
+    /// Names are compared byte for byte. Two keys that flatten to one name (`{"a.b": t1, "a": {"b": t2}}`,
+    /// `True` beside `'True'`) are refused by name, and so are two names that differ only in Unicode
+    /// normalisation (NFC and NFD `café`): torch keeps both, but Swift's `String ==` (used throughout
+    /// the model code) would take them for one, so they cannot be told apart safely.
+    private static func uniqueIndex(of tensors: [TensorEntry], path: String) throws -> [[UInt8]: Int] {
+        var index: [[UInt8]: Int] = [:]
+        var canonical: [String: Int] = [:]
+        index.reserveCapacity(tensors.count)
+        canonical.reserveCapacity(tensors.count)
+        for (i, t) in tensors.enumerated() {
+            if let other = index.updateValue(i, forKey: Array(t.name.utf8)) {
+                throw PthReaderError.malformed(path: path, entry: t.name,
+                    reason: "two tensors flatten to this name (tensors \(other) and \(i) in file order, e.g. a key 'a.b' beside a nested 'a' → 'b', or True beside 'True'); refusing rather than picking one")
+            }
+            if let other = canonical.updateValue(i, forKey: t.name) {
+                throw PthReaderError.malformed(path: path, entry: t.name,
+                    reason: "names '\(tensors[other].name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())' and '\(t.name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())' differ only in Unicode normalisation (NFC/NFD); refusing rather than confusing them")
+            }
+        }
+        return index
     }
 
     /// Checks that a tensor's view lies inside its storage, with overflow-safe arithmetic.
@@ -94,6 +131,10 @@ public final class Checkpoint: @unchecked Sendable {
         guard t.storageOffset >= 0, t.shape.allSatisfy({ $0 >= 0 }), t.strides.allSatisfy({ $0 >= 0 }) else {
             throw PthReaderError.malformed(path: path, entry: t.name, reason: "negative size, stride or offset")
         }
+        guard t.checkedByteCount != nil else {
+            throw PthReaderError.exceedsLimit(path: path, entry: t.name,
+                reason: "shape \(t.shape) of \(t.dtype.rawValue) holds more than 2^63 bytes when materialised (a stride-0 view with strides \(t.strides)), more than loratool can count")
+        }
         guard let extent = TensorLayout.extent(shape: t.shape, strides: t.strides, offset: t.storageOffset) else {
             throw PthReaderError.malformed(path: path, entry: t.name, reason: "shape \(t.shape) with strides \(t.strides) overflows")
         }
@@ -109,6 +150,8 @@ public final class Checkpoint: @unchecked Sendable {
     /// The entry is checked against its storage first, so an entry built by hand cannot read out of bounds.
     public func bytes(of t: TensorEntry) throws -> [UInt8] {
         try validate(t)
+        try ResourceLimits.checkMemory(t.checkedByteCount, path: path, entry: t.name,
+                                       what: "reading shape \(t.shape) of \(t.dtype.rawValue)")
         guard t.elementCount > 0, let storage = storages[t.storageKey],
               let extent = TensorLayout.extent(shape: t.shape, strides: t.strides, offset: t.storageOffset) else { return [] }
         let item = t.dtype.itemSize
@@ -152,6 +195,10 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// Reads one tensor's elements widened (or narrowed) to `Float`, row-major.
     public func floats(of t: TensorEntry) throws -> [Float] {
+        try validate(t)
+        let (floatBytes, overflow) = t.elementCount.multipliedReportingOverflow(by: 4 + t.dtype.itemSize)
+        try ResourceLimits.checkMemory(overflow ? nil : floatBytes, path: path, entry: t.name,
+                                       what: "reading shape \(t.shape) of \(t.dtype.rawValue) as float32")
         let raw = try bytes(of: t)
         let count = t.elementCount
         return [Float](unsafeUninitializedCapacity: count) { out, n in

@@ -14,6 +14,8 @@ public enum PthReaderError: Error, CustomStringConvertible, Equatable {
     case torchScript(path: String)
     /// A storage or tensor type this reader does not support.
     case unsupportedDType(path: String, entry: String, type: String)
+    /// A valid input that is too large to process on this machine (memory, disk, `Int` range).
+    case exceedsLimit(path: String, entry: String?, reason: String)
 
     public var description: String {
         switch self {
@@ -29,6 +31,8 @@ public enum PthReaderError: Error, CustomStringConvertible, Equatable {
             return "\(path): \(entry): refused global '\(module).\(name)': not on the allowlist of tensor-rebuilding globals (nothing was executed)"
         case .torchScript(let path):
             return "\(path): a TorchScript archive (torch.jit.save), not a state dict; load it in Python and save model.state_dict() instead"
+        case .exceedsLimit(let path, let entry, let reason):
+            return entry.map { "\(path): \($0): \(reason)" } ?? "\(path): \(reason)"
         case .unsupportedDType(let path, let entry, let type):
             return "\(path): \(entry): unsupported tensor type '\(type)' (supported: \(DType.allCases.map(\.rawValue).joined(separator: ", ")))"
         }

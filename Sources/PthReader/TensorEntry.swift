@@ -26,10 +26,33 @@ public struct TensorEntry: Sendable, Equatable, Hashable {
     }
 
     /// Number of elements (1 for a 0-d scalar, 0 for an empty tensor).
-    public var elementCount: Int { shape.reduce(1, *) }
+    ///
+    /// Every tensor of an opened `Checkpoint` has a `byteCount` that fits `Int` (checked when it
+    /// is opened), so this and `byteCount` cannot overflow there; use `checkedByteCount` for
+    /// entries from elsewhere.
+    public var elementCount: Int { checkedElementCount ?? Int.max }
 
-    /// Bytes the tensor occupies when written contiguously.
-    public var byteCount: Int { elementCount * dtype.itemSize }
+    /// Bytes the tensor occupies when written contiguously (see `elementCount`).
+    public var byteCount: Int { checkedByteCount ?? Int.max }
+
+    /// The element count, or nil when it overflows `Int` (a stride-0 view may be that large).
+    public var checkedElementCount: Int? {
+        var count = 1
+        if shape.contains(0) { return 0 }
+        for size in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: size)
+            if overflow || size < 0 { return nil }
+            count = product
+        }
+        return count
+    }
+
+    /// The contiguous byte count, or nil when it overflows `Int`.
+    public var checkedByteCount: Int? {
+        guard let count = checkedElementCount else { return nil }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.itemSize)
+        return overflow ? nil : bytes
+    }
 
     /// Row-major strides for `shape`.
     public static func contiguousStrides(for shape: [Int]) -> [Int] {
@@ -37,7 +60,7 @@ public struct TensorEntry: Sendable, Equatable, Hashable {
         var running = 1
         for axis in stride(from: shape.count - 1, through: 0, by: -1) {
             strides[axis] = running
-            running *= Swift.max(shape[axis], 1)
+            running = running.multipliedReportingOverflow(by: Swift.max(shape[axis], 1)).partialValue
         }
         return strides
     }

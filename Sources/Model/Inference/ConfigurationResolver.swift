@@ -80,7 +80,13 @@ struct ConfigurationResolver {
         let layerPrefix = loader.prefix + naming.layers + "."
         var layerCount = 0
         for t in loader.checkpoint.tensors where t.name.hasPrefix(layerPrefix) {
-            if let index = Int(t.name.dropFirst(layerPrefix.count).prefix { $0 != "." }) { layerCount = max(layerCount, index + 1) }
+            if let index = Int(t.name.dropFirst(layerPrefix.count).prefix { $0 != "." }) {
+                // Each layer needs tensors of its own: an index past the tensor count cannot be a real layer.
+                guard index >= 0, index < loader.checkpoint.tensors.count else {
+                    throw InferenceError.inconsistentConfiguration("tensor '\(t.name)' has layer index \(index), but the checkpoint holds only \(loader.checkpoint.tensors.count) tensors, too few for that many layers")
+                }
+                layerCount = max(layerCount, index + 1)
+            }
         }
         guard layerCount > 0 else { throw InferenceError.missingTensor(path: loader.path, name: loader.prefix + naming.layer(0, naming.attention, naming.query) + ".weight") }
         if let n = given.numHiddenLayers, n != layerCount {

@@ -20,7 +20,9 @@ extension ModelConfiguration {
     /// Reads a `config.json` file.
     public static func load(path: String) throws -> ModelConfiguration {
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+        do { data = try RegularFile.read(path, limit: 64 << 20) } catch let error as PthReaderError {
+            throw error
+        } catch {
             throw InferenceError.badConfiguration(path: path, reason: "cannot read file")
         }
         return try decode(data, path: path)

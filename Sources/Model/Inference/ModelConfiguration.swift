@@ -141,7 +141,14 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         func int(_ keys: CodingKeys...) throws -> Int? {
-            for key in keys { if let v = try c.decodeIfPresent(Int.self, forKey: key) { return v } }
+            for key in keys {
+                guard let v = try c.decodeIfPresent(Int.self, forKey: key) else { continue }
+                // Far above any real model and far below overflow in the sizes computed from them.
+                guard (0...(1 << 24)).contains(v) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(v) is out of range (0 to \(1 << 24))")
+                }
+                return v
+            }
             return nil
         }
         modelType = try c.decodeIfPresent(String.self, forKey: .modelType)

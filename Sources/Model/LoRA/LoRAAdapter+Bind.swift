@@ -1,3 +1,4 @@
+import Foundation
 import PthReader
 
 /// One adapter delta fitted to a base tensor.
@@ -100,7 +101,12 @@ extension LoRAAdapter {
     public func bind(to tree: ModuleTree, basePath: String) throws -> BoundAdapter {
         var problems: [BindingProblem] = strayKeys.map { .unrecognizedKey(key: $0) }
         var bound: [BoundLoRA] = []
-        let transposed = config?.fanInFanOut ?? false
+        // PEFT forces fan_in_fan_out to false on nn.Linear targets (every target here), with a warning.
+        let transposed = false
+        if config?.fanInFanOut == true {
+            let note = "note: adapter_config.json sets fan_in_fan_out: true, but its targets are nn.Linear layers; like PEFT, loratool sets it to false\n"
+            _ = note.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        }
         for entry in entries {
             let aKey = entry.aKey ?? entry.module + ".A"
             let bKey = entry.bKey ?? entry.module + ".B"

@@ -39,7 +39,8 @@ public enum LoRAError: Error, CustomStringConvertible, Equatable {
             let available = names.isEmpty ? "the model has no Linear modules" : "Linear names here: " + names.joined(separator: ", ")
             return "\(path): no Linear module matches the selection \(selector.description) (\(available))"
         case .badRank(let path, let rank):
-            return "\(path): LoRA rank \(rank) is not a positive integer"
+            return rank > 0 ? "\(path): LoRA rank \(rank): the adapter's parameter count at this rank overflows a 64-bit integer"
+                : "\(path): LoRA rank \(rank) is not a positive integer"
         case .notScalable(let module, let kind, let reason):
             return "\(module): a \(kind) layer cannot be scaled, negated or unmerged: \(reason)"
         }

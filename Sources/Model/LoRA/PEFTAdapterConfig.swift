@@ -79,6 +79,12 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
         fanInFanOut = try c.decodeIfPresent(Bool.self, forKey: .fanInFanOut) ?? false
         rankPattern = try c.decodeIfPresent([String: Int].self, forKey: .rankPattern) ?? [:]
         alphaPattern = try c.decodeIfPresent([String: Double].self, forKey: .alphaPattern) ?? [:]
+        if let problem = try PEFTAdapterConfig.checkPatterns(Array(rankPattern.keys), field: "rank_pattern") {
+            throw DecodingError.dataCorruptedError(forKey: .rankPattern, in: c, debugDescription: problem)
+        }
+        if let problem = try PEFTAdapterConfig.checkPatterns(Array(alphaPattern.keys), field: "alpha_pattern") {
+            throw DecodingError.dataCorruptedError(forKey: .alphaPattern, in: c, debugDescription: problem)
+        }
         targetModules = try c.decodeIfPresent(TargetModules.self, forKey: .targetModules)
         loraBias = try c.decodeIfPresent(Bool.self, forKey: .loraBias) ?? false
         baseModelNameOrPath = try c.decodeIfPresent(String.self, forKey: .baseModelNameOrPath)
@@ -87,10 +93,24 @@ public struct PEFTAdapterConfig: Codable, Sendable, Equatable {
 
     /// PEFT's `get_pattern_key`: the first pattern key `k` (in the file's order) such that the
     /// module name matches the regular expression `(.*\.)?(k)$` from its start, or nil.
+    ///
+    /// Matched by `LinearRegex`, in time linear in the name, so that a key like `(.*)*X` cannot
+    /// hang; keys were checked when the config was decoded (see `checkPatterns`).
     public static func patternKey(_ keys: [String], matching module: String) -> String? {
         for key in keys {
-            guard let re = try? NSRegularExpression(pattern: "^(.*\\.)?(" + key + ")$") else { continue }
-            if re.firstMatch(in: module, range: NSRange(module.startIndex..., in: module)) != nil { return key }
+            guard let re = try? LinearRegex("(.*\\.)?(" + key + ")") else { continue }
+            if re.fullMatch(module) { return key }
+        }
+        return nil
+    }
+
+    /// Throws for a `rank_pattern` or `alpha_pattern` key that is not a valid pattern, as PEFT's
+    /// `re.match` would raise (or that uses syntax the linear-time matcher refuses).
+    static func checkPatterns(_ keys: [String], field: String) throws -> String? {
+        for key in keys {
+            do { _ = try LinearRegex("(.*\\.)?(" + key + ")") } catch let error as LinearRegex.PatternError {
+                return "\(field) key '\(key)' is not a usable regular expression: \(error.reason)"
+            }
         }
         return nil
     }

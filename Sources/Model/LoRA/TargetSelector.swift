@@ -79,7 +79,10 @@ public struct LoRATarget: Sendable, Equatable, Codable {
         self.module = module
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        self.loraParameters = rank * (inFeatures + outFeatures)
+        // Saturates rather than traps; `TargetsReport.make` refuses a rank whose sizes overflow.
+        let (sum, o1) = inFeatures.addingReportingOverflow(outFeatures)
+        let (product, o2) = rank.multipliedReportingOverflow(by: sum)
+        self.loraParameters = o1 || o2 ? Int.max : product
     }
 
     enum CodingKeys: String, CodingKey {

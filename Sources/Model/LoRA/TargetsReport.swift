@@ -36,7 +36,13 @@ public struct TargetsReport: Sendable, Equatable, Codable {
             throw LoRAError.noTargets(path: checkpoint.path, selector: selector, linears: tree.linears.map(\.path))
         }
         let modelParameters = try tree.parameterCount(in: checkpoint).count
-        return TargetsReport(rank: rank, targets: targets, loraParameters: targets.reduce(0) { $0 + $1.loraParameters },
+        var total = 0
+        for target in targets {
+            let (sum, overflow) = total.addingReportingOverflow(target.loraParameters)
+            guard !overflow, target.loraParameters != Int.max else { throw LoRAError.badRank(path: checkpoint.path, rank: rank) }
+            total = sum
+        }
+        return TargetsReport(rank: rank, targets: targets, loraParameters: total,
                              modelParameters: modelParameters)
     }
 }

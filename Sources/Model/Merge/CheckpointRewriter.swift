@@ -109,6 +109,7 @@ public struct CheckpointRewriter {
         for layer in adapter?.layers ?? [] { layers[layer.weightName] = layer }
         let prefix = selectionPrefix
         let tree = try outputTree()
+        try ResourceLimits.checkDiskSpace(forWriting: tree, to: path)
         let order = try CheckpointWriter.provisionOrder(root: tree, path: path, format: format)
         let stage = Stages(source: source, byName: byName, layers: layers, multiplier: multiplier, prefix: prefix)
         var pipeline: MergePipeline?

@@ -31,6 +31,9 @@ public struct MergeVerification: Codable, Sendable, Equatable {
     /// Positions where a MoE layer chose other experts in the merged model than in the wrapped one.
     /// For a quantized merge they are left out of the comparison (a step can tip a router near-tie).
     public var routingChangedPositions: [Int]?
+    /// Where a NaN or infinite logit first appeared (`"merged logits: position 3, token 17 is nan"`),
+    /// nil when every logit of every model is finite. Any non-finite logit fails the check.
+    public var nonFinite: String?
 
     enum CodingKeys: String, CodingKey {
         case passed
@@ -47,6 +50,30 @@ public struct MergeVerification: Codable, Sendable, Equatable {
         case quantizationStep = "quantization_step"
         case quantizationRelativeStep = "quantization_relative_step"
         case routingChangedPositions = "routing_changed_positions"
+        case nonFinite = "non_finite"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(passed, forKey: .passed)
+        // JSON has no NaN or infinity: such metrics are written as strings ("nan", "inf").
+        func number(_ x: Double, _ key: CodingKeys) throws {
+            if x.isFinite { try c.encode(x, forKey: key) } else { try c.encode(String(x), forKey: key) }
+        }
+        try number(maxAbsDiff, .maxAbsDiff)
+        try number(maxRelDiff, .maxRelDiff)
+        try number(top1Agreement, .top1Agreement)
+        try number(maxKL, .maxKL)
+        try number(adapterEffect, .adapterEffect)
+        try number(tolerance, .tolerance)
+        try c.encode(tokens, forKey: .tokens)
+        try c.encode(mergedDtype, forKey: .mergedDtype)
+        try c.encodeIfPresent(nonFinite, forKey: .nonFinite)
+        try c.encodeIfPresent(configuration, forKey: .configuration)
+        try c.encodeIfPresent(quantization, forKey: .quantization)
+        try c.encodeIfPresent(quantizationStep, forKey: .quantizationStep)
+        try c.encodeIfPresent(quantizationRelativeStep, forKey: .quantizationRelativeStep)
+        try c.encodeIfPresent(routingChangedPositions, forKey: .routingChangedPositions)
     }
 
     /// Whether the adapter changes the logits by more than the tolerance, so that an untouched base would fail.
@@ -172,6 +199,8 @@ public enum MergeVerifier {
     /// Compares already computed logits (all `[positions, vocab]`) and applies the tolerance rule.
     public static func evaluate(wrapped: Tensor, merged: Tensor, base: Tensor, mergedDType: DType,
                                 absoluteTolerance: Double? = nil, quantizedEpsilon: Double? = nil) -> MergeVerification {
+        let nonFinite = firstNonFinite(wrapped, "adapter-wrapped logits") ?? firstNonFinite(merged, "merged logits")
+            ?? firstNonFinite(base, "base logits")
         let diff = LogitComparison.compare(reference: wrapped, candidate: merged)
         let effect = LogitComparison.compare(reference: wrapped, candidate: base)
         let scale = diff?.referenceScale ?? 0
@@ -180,7 +209,7 @@ public enum MergeVerifier {
         let tolerance = absoluteTolerance ?? quantizedEpsilon.map { 4 * $0 * max(1, scale) } ?? Self.tolerance(for: mergedDType, logitScale: scale)
         let maxAbs = diff?.maxAbsDiff ?? .infinity
         return MergeVerification(
-            passed: diff != nil && maxAbs <= tolerance,
+            passed: nonFinite == nil && diff != nil && maxAbs <= tolerance,
             maxAbsDiff: maxAbs,
             maxRelDiff: diff?.maxRelDiff ?? .infinity,
             top1Agreement: diff?.top1Agreement ?? 0,
@@ -188,6 +217,14 @@ public enum MergeVerifier {
             adapterEffect: effect?.maxAbsDiff ?? .infinity,
             tolerance: tolerance,
             tokens: wrapped.shape.first ?? 0,
-            mergedDtype: mergedDType.rawValue)
+            mergedDtype: mergedDType.rawValue,
+            nonFinite: nonFinite)
+    }
+
+    /// Where the first NaN or infinity of `[positions, vocab]` logits is, or nil when all are finite.
+    static func firstNonFinite(_ logits: Tensor, _ what: String) -> String? {
+        guard let index = logits.data.firstIndex(where: { !$0.isFinite }) else { return nil }
+        let vocab = logits.shape.count == 2 ? max(logits.shape[1], 1) : max(logits.data.count, 1)
+        return "\(what): position \(index / vocab), token \(index % vocab) is \(logits.data[index])"
     }
 }

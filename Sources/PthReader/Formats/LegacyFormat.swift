@@ -7,8 +7,10 @@ enum LegacyFormat {
     static let magicNumber = Node.bigInt("119547037146038801333356")
 
     /// Whether the bytes start with a pickle (any protocol) of the legacy magic number.
+    ///
+    /// Protocols 2 and up start with `PROTO` (0x80); 0 and 1 write it as the text opcode `LONG` ('L').
     static func matches(_ head: [UInt8]) -> Bool {
-        guard head.first == 0x80 else { return false }
+        guard head.first == 0x80 || head.first == UInt8(ascii: "L") else { return false }
         var unpickler = Unpickler(bytes: head, path: "", entry: "magic number") { _ in
             throw PthReaderError.malformed(path: "", entry: nil, reason: "no storages in the magic number")
         }
@@ -21,27 +23,32 @@ enum LegacyFormat {
             let head = try file.bytes(offset: 0, count: window, context: "header")
             do {
                 return try parse(path: path, file: file, head: head)
-            } catch let needMore as NeedMoreBytes where window < file.size {
-                _ = needMore
+            } catch is NeedMoreBytes where window < file.size {
                 window = Swift.min(file.size, window * 4)
-            } catch is NeedMoreBytes {
-                throw PthReaderError.malformed(path: path, entry: "object pickle", reason: "file ends inside the pickle (truncated)")
+            } catch let needMore as NeedMoreBytes {
+                // The whole file was read: the pickle is cut short or declares a length it does not hold.
+                throw needMore.underlying
             }
         }
     }
 
-    private struct NeedMoreBytes: Error {}
+    private struct NeedMoreBytes: Error {
+        /// What the unpickler said when it ran out of bytes.
+        let underlying: Error
+    }
 
     private static func parse(path: String, file: FileSource, head: [UInt8]) throws -> Checkpoint {
         var offset = 0
-        func next(_ entry: String, load: @escaping Unpickler.PersistentLoad = { _ in throw NeedMoreBytes() }) throws -> Node {
+        func next(_ entry: String, load: @escaping Unpickler.PersistentLoad = { _ in
+            throw PthReaderError.malformed(path: path, entry: nil, reason: "storage outside the object pickle")
+        }) throws -> Node {
             var unpickler = Unpickler(bytes: head, offset: offset, path: path, entry: entry, persistentLoad: load)
             do {
                 let node = try unpickler.load()
                 offset = unpickler.offset
                 return node
             } catch where unpickler.ranOutOfBytes {
-                throw NeedMoreBytes()
+                throw NeedMoreBytes(underlying: error)
             }
         }
         guard matches(head) else { throw PthReaderError.unrecognizedFormat(path: path, reason: "no legacy magic number") }
@@ -61,8 +68,12 @@ enum LegacyFormat {
             if pid.count > 5, case .tuple = pid[5] {
                 throw PthReaderError.malformed(path: path, entry: "object pickle", reason: "legacy storage views are not supported")
             }
-            if let existing = declared[ref.key], existing.dtype != ref.dtype {
-                throw PthReaderError.malformed(path: path, entry: ref.key, reason: "storage used with two different dtypes")
+            if let existing = declared[ref.key] {
+                // Like torch, the first declaration of a storage is the one loaded; later ones reuse it.
+                guard existing.dtype == ref.dtype else {
+                    throw PthReaderError.malformed(path: path, entry: ref.key, reason: "storage used with two different dtypes")
+                }
+                return existing
             }
             declared[ref.key] = ref
             return ref

@@ -4,8 +4,21 @@ import Foundation
 ///
 /// Header entries are `{"name": {"dtype": "F16", "shape": [..], "data_offsets": [begin, end]}}`
 /// with offsets relative to the end of the header; `__metadata__` is a string-to-string map.
+/// Refuses what the safetensors library (0.8) refuses: a header over 100,000,000 bytes, JSON that
+/// is not strict (`2.0` or `true` as a size, trailing characters), duplicate fields inside an
+/// entry, ranges that overlap, leave gaps or do not cover the data exactly. Like the library, a
+/// name given twice takes its last entry, and entries may be listed in any order.
 enum SafetensorsFormat {
-    static let maxHeaderBytes = 100 << 20
+    /// The safetensors library's `MAX_HEADER_SIZE`.
+    static let maxHeaderBytes = 100_000_000
+
+    /// One tensor entry of the header, checked.
+    private struct Entry {
+        let name: String
+        let dtype: DType
+        let shape: [Int]
+        let begin: Int, end: Int
+    }
 
     /// Parses the header and returns the tensors as an ordered dict in data-offset order.
     ///
@@ -14,56 +27,129 @@ enum SafetensorsFormat {
         guard file.size >= 8 else { throw PthReaderError.unrecognizedFormat(path: path, reason: "file of \(file.size) bytes is too short") }
         let lengthBytes = try file.bytes(offset: 0, count: 8, context: "safetensors header length")
         let length = lengthBytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard length >= 2, length <= UInt64(maxHeaderBytes), Int(length) <= file.size - 8 else {
-            throw PthReaderError.malformed(path: path, entry: "header", reason: "header length \(length) does not fit the \(file.size)-byte file")
+        guard length <= UInt64(maxHeaderBytes) else {
+            throw PthReaderError.malformed(path: path, entry: "header",
+                reason: "header length \(length) is over the safetensors limit of \(maxHeaderBytes) bytes (header too large)")
+        }
+        guard Int(length) <= file.size - 8 else {
+            throw PthReaderError.malformed(path: path, entry: "header", reason: "header length \(length) runs past the end of the \(file.size)-byte file (truncated?)")
         }
         let headerBytes = try file.bytes(offset: 8, count: Int(length), context: "safetensors header")
-        guard let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
-            throw PthReaderError.malformed(path: path, entry: "header", reason: "header is not a JSON object")
+        let header: StrictJSON
+        do { header = try StrictJSON.parse(headerBytes) } catch let error as StrictJSON.SyntaxError {
+            throw PthReaderError.malformed(path: path, entry: "header", reason: error.description)
+        }
+        guard case .object(let members) = header else {
+            throw PthReaderError.malformed(path: path, entry: "header", reason: "header is \(header.kind), not a JSON object")
         }
         let dataStart = 8 + Int(length)
         let dataSize = file.size - dataStart
-        var items: [(begin: Int, item: DictItem)] = []
+        // A name given twice keeps its last entry, at its first position (serde's map semantics).
+        var last: [[UInt8]: Int] = [:]
+        for (i, member) in members.enumerated() { last[Array(member.key.utf8)] = i }
+        var metadataItems: [DictItem] = []
+        var entries: [Entry] = []
+        for (i, member) in members.enumerated() where last[Array(member.key.utf8)] == i {
+            if member.key == "__metadata__" {
+                metadataItems = try metadata(member.value, path: path)
+            } else {
+                entries.append(try entry(member.key, member.value, path: path))
+            }
+        }
+        // The safetensors rule: sorted by offsets, each range starts where the previous ended.
+        entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        var position = 0
+        var items: [DictItem] = metadataItems
         var storages: [String: StorageLocation] = [:]
-        for (name, value) in header {
-            if name == "__metadata__" {
-                guard let metadata = value as? [String: String] else {
-                    throw PthReaderError.malformed(path: path, entry: "__metadata__", reason: "metadata is not a map of strings")
-                }
-                for (key, text) in metadata.sorted(by: { $0.key < $1.key }) {
-                    items.append((-1, DictItem(key: .string("__metadata__." + key), value: .string(text))))
-                }
-                continue
+        for e in entries {
+            guard e.begin == position, e.end >= e.begin else {
+                let what = e.begin < position ? "overlaps the previous tensor's bytes" : e.end < e.begin ? "ends before it begins" : "leaves a gap of \(e.begin - position) bytes before it"
+                throw PthReaderError.malformed(path: path, entry: e.name, reason: "data_offsets [\(e.begin), \(e.end)] \(what) (safetensors needs contiguous, non-overlapping ranges)")
             }
-            guard let info = value as? [String: Any], let code = info["dtype"] as? String,
-                  let shape = info["shape"] as? [Int], let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw PthReaderError.malformed(path: path, entry: name, reason: "header entry lacks dtype, shape or data_offsets")
-            }
-            guard let dtype = DType(safetensorsName: code) else {
-                throw PthReaderError.unsupportedDType(path: path, entry: name, type: code)
-            }
-            let (begin, end) = (offsets[0], offsets[1])
-            guard shape.allSatisfy({ $0 >= 0 }), begin >= 0, begin <= end, end <= dataSize else {
-                throw PthReaderError.malformed(path: path, entry: name, reason: "data_offsets [\(begin), \(end)] outside the \(dataSize) data bytes")
+            guard e.end <= dataSize else {
+                throw PthReaderError.malformed(path: path, entry: e.name, reason: "data_offsets [\(e.begin), \(e.end)] run past the \(dataSize) data bytes (truncated?)")
             }
             var count = 1
-            for size in shape {
+            for size in e.shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: size)
-                guard !overflow else { throw PthReaderError.malformed(path: path, entry: name, reason: "shape \(shape) overflows") }
+                guard !overflow else { throw PthReaderError.malformed(path: path, entry: e.name, reason: "shape \(e.shape) has more elements than fit 64 bits") }
                 count = product
             }
-            let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.itemSize)
-            guard !overflow, bytes == end - begin else {
-                throw PthReaderError.malformed(path: path, entry: name, reason: "shape \(shape) of \(code) needs \(bytes) bytes but data_offsets span \(end - begin)")
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: e.dtype.itemSize)
+            guard !overflow, bytes == e.end - e.begin else {
+                throw PthReaderError.malformed(path: path, entry: e.name,
+                    reason: "shape \(e.shape) of \(e.dtype.safetensorsName) needs \(overflow ? "more than 2^63" : String(bytes)) bytes but data_offsets span \(e.end - e.begin)")
             }
-            let key = keyPrefix + name
-            storages[key] = StorageLocation(source: file, offset: dataStart + begin, byteCount: bytes, dtype: dtype)
-            let entry = TensorEntry(name: name, dtype: dtype, shape: shape, strides: TensorEntry.contiguousStrides(for: shape),
-                                    storageOffset: 0, storageKey: key)
-            items.append((begin, DictItem(key: .string(name), value: .tensor(entry))))
+            position = e.end
+            let key = keyPrefix + e.name
+            storages[key] = StorageLocation(source: file, offset: dataStart + e.begin, byteCount: bytes, dtype: e.dtype)
+            let tensor = TensorEntry(name: e.name, dtype: e.dtype, shape: e.shape, strides: TensorEntry.contiguousStrides(for: e.shape),
+                                     storageOffset: 0, storageKey: key)
+            items.append(DictItem(key: .string(e.name), value: .tensor(tensor)))
         }
-        items.sort { ($0.begin, $0.item.key.pathComponent) < ($1.begin, $1.item.key.pathComponent) }
-        return (items.map(\.item), storages)
+        guard position == dataSize else {
+            throw PthReaderError.malformed(path: path, entry: nil,
+                reason: "the tensors cover \(position) of the \(dataSize) data bytes: \(dataSize - position) trailing bytes (safetensors refuses a file not fully covered)")
+        }
+        return (items, storages)
+    }
+
+    /// `__metadata__`: null, or a map of strings to strings (last value of a repeated key wins).
+    private static func metadata(_ value: StrictJSON, path: String) throws -> [DictItem] {
+        if value == .null { return [] }
+        guard case .object(let members) = value else {
+            throw PthReaderError.malformed(path: path, entry: "__metadata__", reason: "metadata is \(value.kind), not a map of strings")
+        }
+        var texts: [(String, String)] = []
+        var position: [[UInt8]: Int] = [:]
+        for member in members {
+            guard case .string(let text) = member.value else {
+                throw PthReaderError.malformed(path: path, entry: "__metadata__.\(member.key)", reason: "metadata value is \(member.value.kind), not a string")
+            }
+            if let i = position[Array(member.key.utf8)] { texts[i].1 = text } else {
+                position[Array(member.key.utf8)] = texts.count
+                texts.append((member.key, text))
+            }
+        }
+        return texts.sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+            .map { DictItem(key: .string("__metadata__." + $0.0), value: .string($0.1)) }
+    }
+
+    /// One tensor entry: `dtype`, `shape` and `data_offsets`, each exactly once; other fields ignored.
+    private static func entry(_ name: String, _ value: StrictJSON, path: String) throws -> Entry {
+        guard case .object(let fields) = value else {
+            throw PthReaderError.malformed(path: path, entry: name, reason: "header entry is \(value.kind), not an object")
+        }
+        var found: [String: StrictJSON] = [:]
+        for field in fields where ["dtype", "shape", "data_offsets"].contains(field.key) {
+            guard found.updateValue(field.value, forKey: field.key) == nil else {
+                throw PthReaderError.malformed(path: path, entry: name, reason: "header entry gives '\(field.key)' twice")
+            }
+        }
+        for required in ["dtype", "shape", "data_offsets"] where found[required] == nil {
+            throw PthReaderError.malformed(path: path, entry: name, reason: "header entry lacks '\(required)'")
+        }
+        guard case .string(let code) = found["dtype"]! else {
+            throw PthReaderError.malformed(path: path, entry: name, reason: "dtype is \(found["dtype"]!.kind), not a string")
+        }
+        guard let dtype = DType(safetensorsName: code) else { throw PthReaderError.unsupportedDType(path: path, entry: name, type: code) }
+        func integers(_ field: String) throws -> [Int] {
+            guard case .array(let items) = found[field]! else {
+                throw PthReaderError.malformed(path: path, entry: name, reason: "\(field) is \(found[field]!.kind), not an array of integers")
+            }
+            return try items.map { item in
+                switch item.nonNegativeInt() {
+                case .success(let value): return value
+                case .failure(let why): throw PthReaderError.malformed(path: path, entry: name, reason: "\(field) holds \(why.reason)")
+                }
+            }
+        }
+        let shape = try integers("shape")
+        let offsets = try integers("data_offsets")
+        guard offsets.count == 2 else {
+            throw PthReaderError.malformed(path: path, entry: name, reason: "data_offsets has \(offsets.count) numbers, not 2")
+        }
+        return Entry(name: name, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
     }
 
     static func read(path: String, file: FileSource) throws -> Checkpoint {
@@ -75,6 +161,8 @@ enum SafetensorsFormat {
     static func matches(_ head: [UInt8], fileSize: Int) -> Bool {
         guard head.count >= 9 else { return false }
         let length = head.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        return length >= 2 && length <= UInt64(fileSize - 8) && head[8] == UInt8(ascii: "{")
+        guard length >= 2, length <= UInt64(fileSize - 8) || length > UInt64(maxHeaderBytes) else { return false }
+        let first = head[8...].first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        return first == UInt8(ascii: "{")
     }
 }

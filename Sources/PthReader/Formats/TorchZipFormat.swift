@@ -42,8 +42,12 @@ enum TorchZipFormat {
                 throw PthReaderError.malformed(path: path, entry: recordName,
                     reason: "storage declares \(ref.declaredCount) elements of \(item) bytes but the record holds \(record.size) bytes")
             }
-            if let existing = storages[ref.key], existing.dtype != ref.dtype {
-                throw PthReaderError.malformed(path: path, entry: recordName, reason: "storage used with two different dtypes")
+            if let existing = storages[ref.key] {
+                // Like torch, the first declaration of a storage is the one loaded; later ones reuse it.
+                guard existing.dtype == ref.dtype else {
+                    throw PthReaderError.malformed(path: path, entry: recordName, reason: "storage used with two different dtypes")
+                }
+                return StorageRef(key: ref.key, dtype: existing.dtype, declaredCount: existing.byteCount / (existing.dtype?.itemSize ?? 1))
             }
             storages[ref.key] = StorageLocation(source: ZipEntrySource(archive: archive, entry: record), offset: 0,
                                                 byteCount: needed, dtype: ref.dtype)

@@ -1,4 +1,5 @@
-/// The pickle opcodes this reader understands (protocols 2 to 5, the subset torch emits).
+/// The pickle opcodes this reader understands: what torch emits with protocols 2 to 5, and the
+/// text opcodes of protocols 0 and 1 (`INT`, `LONG`, `FLOAT`, `STRING`, `UNICODE`, `PUT`, `GET`, `PERSID`).
 ///
 /// Anything else is refused by name, see `PickleOpcode.name(of:)`.
 enum PickleOpcode: UInt8 {
@@ -18,6 +19,9 @@ enum PickleOpcode: UInt8 {
     case binunicode = 0x58, shortBinunicode = 0x8C, binunicode8 = 0x8D
     case binbytes = 0x42, shortBinbytes = 0x43, binbytes8 = 0x8E
     case none = 0x4E, newtrue = 0x88, newfalse = 0x89
+    case int = 0x49, long = 0x4C, long4 = 0x8B, float = 0x46
+    case string = 0x53, binstring = 0x54, shortBinstring = 0x55, unicode = 0x56
+    case put = 0x70, get = 0x67, persid = 0x50
 
     /// A readable name for any opcode byte, including ones this reader refuses.
     static func name(of byte: UInt8) -> String {

@@ -16,7 +16,8 @@ enum PickleValue {
     case global(AllowedGlobal)
     /// A storage handed back by the checkpoint's persistent-id loader.
     case storage(StorageRef)
-    case tensor(TensorEntry)
+    /// Indirect so that the enum stays small (24-byte stride): a pickle may hold tens of millions of values.
+    indirect case tensor(TensorEntry)
     case dtype(DType)
     case device(String)
     case size([Int])
@@ -60,11 +61,53 @@ final class ListBox {
 }
 
 /// A mutable dict (or OrderedDict) built by the pickle; items keep insertion order.
+///
+/// Like a Python dict, setting a key that is already present replaces its value in place (the
+/// last value wins, at the first key's position). Keys compare as Python compares them: strings
+/// byte for byte (never by Unicode canonical equivalence), and `1`, `True` and `1.0` as one key.
 final class DictBox {
-    var items: [(key: PickleValue, value: PickleValue)] = []
+    private(set) var items: [(key: PickleValue, value: PickleValue)] = []
+    private var positions: [PickleKey: Int] = [:]
     let ordered: Bool
     var depth = 1
     init(ordered: Bool) { self.ordered = ordered }
+
+    /// `dict[key] = value`.
+    func set(_ key: PickleValue, _ value: PickleValue) {
+        if let identity = PickleKey(key) {
+            if let position = positions[identity] {
+                items[position].value = value
+                return
+            }
+            positions[identity] = items.count
+        }
+        items.append((key, value))
+    }
+
+    /// Drops every item (teardown of deep structures without deep recursion).
+    func removeAll() {
+        items.removeAll()
+        positions.removeAll()
+    }
+}
+
+/// The identity of a hashable pickle value as a Python dict key.
+enum PickleKey: Hashable {
+    case text([UInt8]), number(Int), big(String), float(UInt64), bytes([UInt8]), none
+
+    init?(_ value: PickleValue) {
+        switch value {
+        case .string(let s): self = .text(Array(s.utf8))
+        case .int(let i): self = .number(i)
+        case .bool(let b): self = .number(b ? 1 : 0)
+        case .bigInt(let s): self = .big(s)
+        case .double(let d):
+            if d == d.rounded(), let i = Int(exactly: d) { self = .number(i) } else { self = .float(d.bitPattern) }
+        case .bytes(let b): self = .bytes(b)
+        case .none: self = .none
+        default: return nil
+        }
+    }
 }
 
 /// An immutable tuple; its depth is fixed when it is built.

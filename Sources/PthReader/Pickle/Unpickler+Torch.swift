@@ -10,7 +10,7 @@ extension Unpickler {
                 guard args.count == 1, case .list(let pairs) = first else { throw error("OrderedDict expects no arguments or one list of pairs") }
                 for pair in pairs.items {
                     guard case .tuple(let kv) = pair, kv.items.count == 2 else { throw error("OrderedDict item is not a pair") }
-                    dict.items.append((kv.items[0], kv.items[1]))
+                    dict.set(kv.items[0], kv.items[1])
                     dict.depth = Swift.max(dict.depth, kv.depth + 1)
                 }
             }
@@ -71,8 +71,16 @@ extension Unpickler {
         switch target {
         case .dict, .tensor:
             // OrderedDict state carries `_metadata` (module versions); tensor state carries Python
-            // attributes. Neither changes the tensors, so both are accepted and dropped.
-            return
+            // attributes. Neither changes the tensors, so both are dropped once their shape is
+            // one Python's `load_build` accepts: a dict, None, a (dict, slots) pair, or a falsy value.
+            switch state {
+            case .dict, .none: return
+            case .tuple(let pair) where pair.items.count == 2: return
+            case .int(0), .bool(false): return
+            case .string(let s) where s.isEmpty: return
+            case .list(let l) where l.items.isEmpty: return
+            default: throw error("BUILD state is a \(state.kind), not a dict (torch refuses it too)")
+            }
         default:
             throw error("BUILD on a \(target.kind), which the allowlist does not build")
         }

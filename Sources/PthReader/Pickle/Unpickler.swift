@@ -6,6 +6,12 @@
 struct Unpickler {
     static let maxDepth = 200
     static let maxNodes = 20_000_000
+    /// Values the stream may create while it is run (each costs 24 bytes or more while alive):
+    /// refuses a small, valid pickle that unrolls into a list of hundreds of millions of values
+    /// before the tree budget `maxNodes` could see it. A torch state dict creates about 25 per tensor.
+    static let defaultMaxCreatedValues = 40_000_000
+    /// This unpickler's limit on created values (`defaultMaxCreatedValues`; lowered by tests).
+    var maxCreatedValues = Unpickler.defaultMaxCreatedValues
 
     /// Turns a persistent id (the tuple after `BINPERSID`) into a storage.
     typealias PersistentLoad = (_ pid: [PickleValue]) throws -> StorageRef
@@ -18,6 +24,7 @@ struct Unpickler {
     private var memo: [Int: PickleValue] = [:]
     private var containers: [AnyObject] = []
     private var opcodeOffset = 0
+    private var created = 0
     private let persistentLoad: PersistentLoad
     /// Set when a read ran past the end of the bytes (the legacy reader then reads more and retries).
     private(set) var ranOutOfBytes = false
@@ -49,7 +56,7 @@ struct Unpickler {
     private mutating func teardown() {
         for box in containers {
             if let list = box as? ListBox { list.items.removeAll() }
-            if let dict = box as? DictBox { dict.items.removeAll() }
+            if let dict = box as? DictBox { dict.removeAll() }
         }
         containers.removeAll()
         stack.removeAll()
@@ -70,6 +77,8 @@ struct Unpickler {
                 }
                 try execute(op)
             }
+        } catch let long as ByteCursor.LineTooLong {
+            throw error("text line longer than \(long.limit) bytes")
         } catch let outOfBounds as ByteCursor.OutOfBounds {
             ranOutOfBytes = true
             throw error("data ends early (needed \(outOfBounds.wanted) bytes at \(outOfBounds.offset))")
@@ -91,7 +100,13 @@ struct Unpickler {
         return Array(stack[mark...])
     }
 
-    private mutating func push(_ value: PickleValue) { stack.append(value) }
+    private mutating func push(_ value: PickleValue) throws {
+        created += 1
+        guard created <= maxCreatedValues else {
+            throw error("the pickle creates more than \(maxCreatedValues) values (a decompression bomb?); refused while building")
+        }
+        stack.append(value)
+    }
 
     private mutating func makeTuple(_ items: [PickleValue]) throws -> PickleValue {
         let box = TupleBox(items)
@@ -131,7 +146,7 @@ struct Unpickler {
         guard case .dict(let dict)? = stack.last else { throw error("SETITEM on a \(stack.last?.kind ?? "nothing"), not a dict") }
         try raiseDepth(of: dict, for: flat)
         for i in stride(from: 0, to: flat.count, by: 2) {
-            dict.items.append((flat[i], flat[i + 1]))
+            dict.set(flat[i], flat[i + 1])
         }
     }
 
@@ -175,7 +190,7 @@ struct Unpickler {
         switch op {
         case .proto:
             let version = try cursor.readByte()
-            guard (2...5).contains(version) else { throw error("pickle protocol \(version) is not supported (2 to 5 are)") }
+            guard (2...5).contains(version) else { throw error("pickle protocol \(version) is not supported (0 to 5 are)") }
         case .frame:
             _ = try cursor.read(UInt64.self)
         case .stop:
@@ -188,7 +203,7 @@ struct Unpickler {
             _ = try popToMark()
         case .dup:
             guard let top = stack.last else { throw error("DUP on an empty stack") }
-            push(top)
+            try push(top)
         case .global:
             let module = String(decoding: try cursor.readLine(), as: UTF8.self)
             let name = String(decoding: try cursor.readLine(), as: UTF8.self)
@@ -203,44 +218,44 @@ struct Unpickler {
         case .binpersid:
             let pid = try pop()
             guard case .tuple(let box) = pid else { throw error("persistent id is a \(pid.kind), not a tuple") }
-            push(.storage(try persistentLoad(box.items)))
+            try push(.storage(try persistentLoad(box.items)))
         case .reduce:
             let args = try pop()
             let callable = try pop()
             guard case .tuple(let box) = args else { throw error("REDUCE arguments are a \(args.kind), not a tuple") }
-            push(try call(callable, box.items))
+            try push(try call(callable, box.items))
         case .newobj:
             let args = try pop()
             let cls = try pop()
             guard case .tuple(let box) = args else { throw error("NEWOBJ arguments are a \(args.kind), not a tuple") }
-            push(try call(cls, box.items))
+            try push(try call(cls, box.items))
         case .build:
             let state = try pop()
             guard let target = stack.last else { throw error("BUILD on an empty stack") }
             try build(target, state: state)
         case .emptyDict:
-            push(.dict(newDict(ordered: false)))
+            try push(.dict(newDict(ordered: false)))
         case .emptyList:
-            push(try newList())
+            try push(try newList())
         case .emptyTuple:
-            push(try makeTuple([]))
+            try push(try makeTuple([]))
         case .tuple:
-            push(try makeTuple(try popToMark()))
+            try push(try makeTuple(try popToMark()))
         case .tuple1:
             let a = try pop()
-            push(try makeTuple([a]))
+            try push(try makeTuple([a]))
         case .tuple2:
             let b = try pop(), a = try pop()
-            push(try makeTuple([a, b]))
+            try push(try makeTuple([a, b]))
         case .tuple3:
             let c = try pop(), b = try pop(), a = try pop()
-            push(try makeTuple([a, b, c]))
+            try push(try makeTuple([a, b, c]))
         case .dict:
             let flat = try popToMark()
-            push(.dict(newDict(ordered: false)))
+            try push(.dict(newDict(ordered: false)))
             try setItems(flat)
         case .list:
-            push(try newList(try popToMark()))
+            try push(try newList(try popToMark()))
         case .setitem:
             let value = try pop(), key = try pop()
             try setItems([key, value])
@@ -260,38 +275,66 @@ struct Unpickler {
             guard let top = stack.last else { throw error("MEMOIZE on an empty stack") }
             memo[memo.count] = top
         case .binget:
-            push(try memoGet(Int(try cursor.readByte())))
+            try push(try memoGet(Int(try cursor.readByte())))
         case .longBinget:
-            push(try memoGet(Int(try cursor.read(UInt32.self))))
+            try push(try memoGet(Int(try cursor.read(UInt32.self))))
         case .binint:
-            push(.int(Int(try cursor.read(Int32.self))))
+            try push(.int(Int(try cursor.read(Int32.self))))
         case .binint1:
-            push(.int(Int(try cursor.readByte())))
+            try push(.int(Int(try cursor.readByte())))
         case .binint2:
-            push(.int(Int(try cursor.read(UInt16.self))))
+            try push(.int(Int(try cursor.read(UInt16.self))))
         case .long1:
             let length = Int(try cursor.readByte())
-            push(PickleLong.decode(Array(try cursor.readBytes(length))))
+            try push(PickleLong.decode(Array(try cursor.readBytes(length))))
         case .binfloat:
-            push(.double(try cursor.readBigEndianDouble()))
+            try push(.double(try cursor.readBigEndianDouble()))
         case .binunicode:
-            push(.string(try readString(length: try readLength(UInt32.self))))
+            try push(.string(try readString(length: try readLength(UInt32.self))))
         case .shortBinunicode:
-            push(.string(try readString(length: Int(try cursor.readByte()))))
+            try push(.string(try readString(length: Int(try cursor.readByte()))))
         case .binunicode8:
-            push(.string(try readString(length: try readLength(UInt64.self))))
+            try push(.string(try readString(length: try readLength(UInt64.self))))
         case .binbytes:
-            push(.bytes(Array(try cursor.readBytes(try readLength(UInt32.self)))))
+            try push(.bytes(Array(try cursor.readBytes(try readLength(UInt32.self)))))
         case .shortBinbytes:
-            push(.bytes(Array(try cursor.readBytes(Int(try cursor.readByte())))))
+            try push(.bytes(Array(try cursor.readBytes(Int(try cursor.readByte())))))
         case .binbytes8:
-            push(.bytes(Array(try cursor.readBytes(try readLength(UInt64.self)))))
+            try push(.bytes(Array(try cursor.readBytes(try readLength(UInt64.self)))))
+        case .int:
+            try push(try textInt(allowBool: true))
+        case .long:
+            try push(try textInt(allowBool: false))
+        case .long4:
+            try push(PickleLong.decode(Array(try cursor.readBytes(try readLength(Int32.self)))))
+        case .float:
+            let text = String(decoding: try cursor.readLine(), as: UTF8.self)
+            guard let value = Double(text.trimmingCharacters(in: .whitespaces)) else { throw error("FLOAT '\(text)' is not a number") }
+            try push(.double(value))
+        case .string:
+            guard let text = PickleText.quoted(try cursor.readLine()) else { throw error("STRING is not a quoted string literal") }
+            try push(.string(text))
+        case .binstring:
+            try push(.string(try readString(length: try readLength(Int32.self))))
+        case .shortBinstring:
+            try push(.string(try readString(length: Int(try cursor.readByte()))))
+        case .unicode:
+            guard let text = PickleText.rawUnicodeEscape(try cursor.readLine()) else { throw error("UNICODE holds a broken \\u escape") }
+            try push(.string(text))
+        case .put:
+            guard let top = stack.last else { throw error("PUT on an empty stack") }
+            memo[try textIndex()] = top
+        case .get:
+            try push(try memoGet(try textIndex()))
+        case .persid:
+            // Protocol 0 writes the persistent id as text; torch itself cannot load such a file.
+            throw error("persistent id written as text (pickle protocol 0): torch.load refuses it too ('saved_id must be a tuple')")
         case .none:
-            push(.none)
+            try push(.none)
         case .newtrue:
-            push(.bool(true))
+            try push(.bool(true))
         case .newfalse:
-            push(.bool(false))
+            try push(.bool(false))
         }
     }
 
@@ -302,7 +345,24 @@ struct Unpickler {
             }
             throw PthReaderError.forbiddenGlobal(path: path, entry: entry, module: module, name: name)
         }
-        if case .dtype(let dtype) = allowed { push(.dtype(dtype)) } else { push(.global(allowed)) }
+        if case .dtype(let dtype) = allowed { try push(.dtype(dtype)) } else { try push(.global(allowed)) }
+    }
+
+    /// The decimal line of `INT` (`I01`/`I00` are True/False) or `LONG` (`123L`).
+    private mutating func textInt(allowBool: Bool) throws -> PickleValue {
+        var text = String(decoding: try cursor.readLine(), as: UTF8.self)
+        if allowBool && text == "01" { return .bool(true) }
+        if allowBool && text == "00" { return .bool(false) }
+        if !allowBool, text.hasSuffix("L") { text.removeLast() }
+        guard let value = PickleText.integer(text) else { throw error("\(allowBool ? "INT" : "LONG") '\(text)' is not an integer") }
+        return value
+    }
+
+    /// The decimal memo index of `PUT`/`GET`.
+    private mutating func textIndex() throws -> Int {
+        let text = String(decoding: try cursor.readLine(), as: UTF8.self)
+        guard let index = Int(text), index >= 0 else { throw error("memo index '\(text)' is not a non-negative integer") }
+        return index
     }
 
     // MARK: - Conversion

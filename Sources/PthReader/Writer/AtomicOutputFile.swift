@@ -1,3 +1,4 @@
+import CCleanup
 import Foundation
 
 /// A temporary file beside the target that replaces the target only when everything was written.
@@ -6,10 +7,13 @@ import Foundation
 /// is atomic) under a hidden name `.<name>.tmp-<pid>-<random>`. `commit()` gives it the target's
 /// permissions and renames it over the target. If the object goes away uncommitted (an error was
 /// thrown), the temporary file is removed, so the target is either the old file (or absent) or the
-/// complete new one. Like `torch.save` and `cp`, it does not `fsync`: a crash or interruption of
+/// complete new one. SIGINT, SIGTERM and SIGHUP remove it too (and libzip's `<temp>.XXXXXX`), see
+/// `CCleanup`; after a SIGKILL the next write to the same target removes temporary files whose
+/// process is gone, and says so on stderr. The temporary name stays within 255 bytes (libzip's
+/// suffix included) by shortening the target's name in it. Like `torch.save` and `cp`, it does not `fsync`: a crash or interruption of
 /// this process never leaves a partial file, but a power loss right after a write may lose it
 /// (measured: the sync alone cost about a third of a 50 MB merge).
-final class AtomicOutputFile {
+package final class AtomicOutputFile {
     /// The final path.
     let target: String
     /// Where the bytes go until `commit()`.
@@ -17,8 +21,13 @@ final class AtomicOutputFile {
     /// The open descriptor when the file was opened by `openForWriting()`; -1 otherwise.
     private(set) var descriptor: Int32 = -1
     private var committed = false
+    /// This file's slot in the signal handler's list (`CCleanup`), -1 when not registered.
+    private(set) var cleanupSlot: Int32 = -1
 
-    init(target: String) throws {
+    /// Longest temporary file name: 255 bytes less libzip's `.XXXXXX`.
+    static let maxTemporaryNameBytes = 255 - 7
+
+    package init(target: String) throws {
         self.target = target
         let url = URL(fileURLWithPath: target)
         let directory = url.deletingLastPathComponent().path
@@ -30,17 +39,51 @@ final class AtomicOutputFile {
             throw CheckpointWriterError.io(path: target, operation: "create the output file", reason: "it is a directory")
         }
         let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        temporaryPath = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(random)").path
+        let prefix = AtomicOutputFile.temporaryPrefix(for: url.lastPathComponent)
+        temporaryPath = url.deletingLastPathComponent().appendingPathComponent("\(prefix)\(getpid())-\(random)").path
+        AtomicOutputFile.removeStale(in: directory, prefix: prefix)
+        lt_cleanup_install()
+        cleanupSlot = lt_cleanup_register(temporaryPath)
         TemporaryOutputs.register(temporaryPath, directory: false)
     }
 
     deinit {
         if !committed { discard() }
+        lt_cleanup_unregister(cleanupSlot)
+    }
+
+    /// `.<name>.tmp-`, the name cut (at a character boundary) so that the whole temporary name fits.
+    static func temporaryPrefix(for name: String) -> String {
+        // ".tmp-" + pid (up to 7 digits) + "-" + 13 base-36 digits, and the leading dot.
+        let budget = maxTemporaryNameBytes - 1 - 5 - 7 - 1 - 13
+        var kept = ""
+        var bytes = 0
+        for character in name {
+            let size = character.utf8.count
+            if bytes + size > budget { break }
+            kept.append(character)
+            bytes += size
+        }
+        return ".\(kept).tmp-"
+    }
+
+    /// Removes `prefix<pid>-…` files in `directory` left by a process that no longer exists (SIGKILL).
+    static func removeStale(in directory: String, prefix: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            guard let pid = Int32(rest.prefix { $0 != "-" }), pid > 0, pid != getpid() else { continue }
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
+            if unlink(path) == 0 {
+                let note = "note: removed \(path), a temporary file left by an interrupted run (process \(pid))\n"
+                _ = note.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
+            }
+        }
     }
 
     /// Creates the temporary file (mode 0666 less the umask) and returns its descriptor.
-    func openForWriting() throws -> Int32 {
+    package func openForWriting() throws -> Int32 {
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw error("create a temporary file '\(temporaryPath)'") }
         descriptor = fd
@@ -48,7 +91,7 @@ final class AtomicOutputFile {
     }
 
     /// Writes all of `buffer` to the open descriptor, retrying short writes.
-    func write(_ buffer: UnsafeRawBufferPointer) throws {
+    package func write(_ buffer: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < buffer.count {
             let n = Glibc.write(descriptor, buffer.baseAddress! + done, buffer.count - done)
@@ -61,7 +104,7 @@ final class AtomicOutputFile {
     }
 
     /// Gives the temporary file its permissions and renames it over the target.
-    func commit() throws {
+    package func commit() throws {
         if descriptor < 0 {
             // Written by someone else (libzip): open it to set permissions.
             descriptor = open(temporaryPath, O_RDONLY | O_CLOEXEC)
@@ -76,6 +119,8 @@ final class AtomicOutputFile {
         guard rename(temporaryPath, target) == 0 else { throw error("rename the temporary file over the target") }
         committed = true
         TemporaryOutputs.unregister(temporaryPath)
+        lt_cleanup_unregister(cleanupSlot)
+        cleanupSlot = -1
     }
 
     /// Closes and removes the temporary file if it exists.
