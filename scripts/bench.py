@@ -1,12 +1,14 @@
-"""Benchmarks loratool against cp, the seed's Python merge and torch eager on a
-MiniMind2-Small-sized model (dim 512, 8 layers, 8 heads, 2 kv heads, vocab 6400, hidden 1408,
+"""Benchmarks loratool against cp, the seed's Python merge and torch eager. Merge: on a
+MiniMind2-Small-shaped and a 775 MB-class MiniMind-shaped float16 checkpoint (and with --big a
+4.6 GB Llama-7B-shaped one, also as sharded safetensors), medians of interleaved rounds with
+ratios to cp (scripts/bench_merge.py). Forward pass: on a MiniMind2-Small-sized model (dim 512, 8 layers, 8 heads, 2 kv heads, vocab 6400, hidden 1408,
 float16, tied head) with a rank-16 MiniMind adapter on the square linears, all built with real
 torch in a temporary directory.
 
 Usage (project venv, release build):
     swift build -c release --scratch-path .build-py
     $(scripts/ensure_venv.sh) scripts/bench.py .build-py/release/loratool [--threads 2] [--rounds 3]
-        [--repeats 3] [--markdown]
+        [--repeats 3] [--merge-rounds 5] [--big] [--cold] [--merge-only] [--markdown]
 
 Every measurement runs once per round, rounds interleaved so background load hits all sides
 alike; the best round counts. Process times are wall clock; model times are measured inside the
@@ -192,6 +194,13 @@ def main() -> int:
                     help="interleaved rounds (every measurement once per round); the best round counts")
     ap.add_argument("--repeats", type=int, default=3, help="in-process timed runs per round (torch, loratool --bench)")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--merge-rounds", type=int, default=5, help="interleaved rounds for the merge table (medians)")
+    ap.add_argument("--big", action="store_true",
+                    help="also merge a 4.6 GB Llama-7B-shaped checkpoint (.pth and sharded safetensors); ~10 min")
+    ap.add_argument("--cold", action="store_true",
+                    help="also time cp and merge once each with the page cache dropped (root; affects the whole machine)")
+    ap.add_argument("--merge-only", action="store_true", help="only the merge table")
+    ap.add_argument("--inputs", metavar="DIR", help="build the merge inputs into DIR and keep them; reuse them next time")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--build-only", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -212,6 +221,7 @@ def main() -> int:
     try:
         made = subprocess.run([py, os.path.abspath(__file__), "--build-only", work, "--threads", str(args.threads)],
                               capture_output=True, text=True, check=True)
+        # (the forward-pass model; the merge inputs are built by bench_merge)
         info = json.loads(made.stdout.strip().splitlines()[-1])
         base, adapter, params, n_targets = info["base"], info["adapter"], info["params"], info["targets"]
         base_size = os.path.getsize(base)
@@ -235,13 +245,11 @@ def main() -> int:
             best.add(key, m.wall, m.rss)
             return m
 
-        for _ in range(args.rounds):
-            # merge: cp floor, loratool, the seed's Python path
-            measure("cp", ["cp", base, os.path.join(work, "copy.pth")])
-            measure("lt_merge", [loratool, "merge", base, adapter, "-o", out],
-                    before=lambda: os.path.exists(out) and os.remove(out))
-            measure("py_merge", [py, os.path.join(HERE, "bench_python_merge.py"), base, adapter,
-                                 os.path.join(work, "py.pth")])
+        import bench_merge
+
+        merge_rows, merge_notes = bench_merge.run(loratool, work, run_once, env, args.merge_rounds, args.big, args.cold,
+                                                 args.inputs)
+        for _ in range(0 if args.merge_only else args.rounds):
             # torch eager: prefill per length and KV-cache decode, timed in-process
             m = measure("torch", [py, os.path.join(HERE, "bench_torch.py"), base, str(args.threads), rep,
                                   ",".join(map(str, PREFILL_LENS)), str(DECODE_NEW), work])
@@ -291,14 +299,7 @@ def main() -> int:
         return f"FAILED: {best.errors[key]}" if key in best.errors else fallback
 
     rows = []  # (section, what, time, rss, note)
-    rows.append(("merge", "cp base.pth copy.pth (floor)", T.get("cp"), R.get("cp"), status("cp")))
-    rows.append(("merge", "loratool merge base.pth lora.pth -o out.pth", T.get("lt_merge"), R.get("lt_merge"),
-                 status("lt_merge", f"{ratio('lt_merge', 'cp')} cp (target <= 1.5x); peak RSS "
-                        f"{R.get('lt_merge', 0) / base_size:.2f}x base file")))
-    rows.append(("merge", "python: torch.load, W += B@A in f16, torch.save", T.get("py_merge"), R.get("py_merge"),
-                 status("py_merge", f"python/loratool {ratio('py_merge', 'lt_merge')} (target >= 5x); peak RSS "
-                        f"{R.get('py_merge', 0) / base_size:.2f}x base file")))
-    for n in PREFILL_LENS:
+    for n in ([] if args.merge_only else PREFILL_LENS):
         if not logits_help:
             rows.append(("prefill", f"loratool logits, {n} tokens", None, None, "TODO: no `logits` subcommand yet"))
         elif f"lt_prefill{n}" in T:
@@ -313,7 +314,9 @@ def main() -> int:
         rows.append(("prefill", f"torch eager forward, {n} tokens: model time", T.get(f"torch_prefill{n}"), None,
                      status("torch", f"in-process, {args.threads} threads")))
     dec = f"decode {DECODE_NEW} tokens after an 8-token prompt, KV cache"
-    if not has_decode:
+    if args.merge_only:
+        pass
+    elif not has_decode:
         rows.append(("decode", f"loratool {dec}", None, None, "TODO: no decode/generate command in loratool yet"))
     elif "lt_decode" in T:
         rows.append(("decode", f"loratool logits --decode {DECODE_NEW}: model time (--bench)", T["lt_decode"], None,
@@ -335,6 +338,27 @@ def main() -> int:
     header = (f"machine: {platform.machine()}, {os.cpu_count()} cores, threads={args.threads}, "
               f"best of {args.rounds} interleaved rounds x {args.repeats} in-process repeats, "
               f"load average {load[0]:.1f}/{load[1]:.1f} (1/5 min) at the end")
+    merge_header = (f"merge: median of interleaved rounds (--merge-rounds {args.merge_rounds}; 3 for inputs over 1 GB), "
+                    f"output deleted before each run, hot page cache")
+    if args.markdown:
+        print(f"_{merge_header}_\n")
+        print("| input | command | median | peak RSS | notes |")
+        print("| --- | --- | ---: | ---: | --- |")
+        for inp, what, t, rss, note in merge_rows:
+            print(f"| {inp} | {what} | {fmt_time(t, True)} | {'—' if rss is None else mb(rss)} | {note} |")
+        print()
+        for n in merge_notes:
+            print(f"- {n}")
+        print()
+    else:
+        print(merge_header)
+        for inp, what, t, rss, note in merge_rows:
+            print(f"{inp:28} {what:34} {fmt_time(t, False):>10} {'-' if rss is None else mb(rss):>10}  {note}")
+        for n in merge_notes:
+            print("note: " + n)
+        print()
+    if args.merge_only:
+        return 0
     if args.markdown:
         print(f"_{header}_\n")
         print("| section | what | time | peak RSS | notes |")
