@@ -25,7 +25,8 @@ struct InspectCommand: JSONReporting {
     func run() throws {
         let checkpoint = try Checkpoint.open(path: path)
         let integrity = verify ? try checkpoint.verifyIntegrity() : nil
-        let report = try InspectionReport(checkpoint: checkpoint)
+        var report = try InspectionReport(checkpoint: checkpoint)
+        report.recordConfigTiedHead(checkpoint)
         if let integrity {
             let line = integrity.checksummedRecords > 0
                 ? "verified: \(integrity.checksummedRecords) records, \(Output.byteSize(integrity.bytes)), every CRC-32 matches"
@@ -70,6 +71,9 @@ enum InspectText {
             // Each row is trimmed on its own: the output grows linearly with the number of modules.
             out += (pad(row.0, width0) + "  " + pad(row.1, width1) + (row.2.isEmpty ? "" : "  " + row.2)).trimmingTrailingSpaces()
             out += "\n"
+        }
+        if let tied = report.tiedHead, let source = tied.declaredBy {
+            out += "\(tied.head): not stored; tied to \(tied.embedding) (\(source))\n"
         }
         let inModel = Set(report.modules.flatMap(\.parameters))
         let others = report.tensors.filter { !inModel.contains($0.name) }

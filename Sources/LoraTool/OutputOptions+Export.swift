@@ -123,7 +123,7 @@ extension OutputOptions {
         let files = try writer.write(to: output, progress: bar.update)
         bar.finish()
         let summary = ExportSummary(output: output, format: "hf", family: model.family.rawValue, dtype: writer.dtype.rawValue,
-                                    tensors: model.tensors.count, files: files, mergedTensors: adapter?.layers.count ?? 0,
+                                    tensors: model.tensors.count, files: files, mergedTensors: adapter.map { $0.layers.map(\.weightName) },
                                     seconds: Date().timeIntervalSince(start))
         if json {
             try Output.printJSON(summary, for: command)
@@ -153,7 +153,8 @@ struct ExportSummary: Codable {
     var dtype: String
     var tensors: Int
     var files: [String]
-    var mergedTensors: Int
+    /// The base weights an adapter was folded into (merge only; absent for convert, as in every writer's JSON).
+    var mergedTensors: [String]?
     var seconds: Double
 
     enum CodingKeys: String, CodingKey {

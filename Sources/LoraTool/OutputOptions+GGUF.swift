@@ -24,7 +24,7 @@ extension OutputOptions {
         bar.finish()
         let files = [URL(fileURLWithPath: output).lastPathComponent]
         let summary = ExportSummary(output: output, format: "gguf", family: model.family.rawValue, dtype: type.name, tensors: count,
-                                    files: files, mergedTensors: adapter?.layers.count ?? 0, seconds: Date().timeIntervalSince(start))
+                                    files: files, mergedTensors: adapter.map { $0.layers.map(\.weightName) }, seconds: Date().timeIntervalSince(start))
         if json {
             try Output.printJSON(summary, for: command)
         } else {

@@ -145,4 +145,30 @@ import TestSupport
         let bar = text.split(separator: "\r").first { $0.contains("converting [") }.map(String.init) ?? ""
         #expect(bar.contains("%") && bar.contains("KiB /") && bar.contains("/s"), "\(text)")
     }
+
+    @Test func inspectShowsAHeadTiedByTheConfig() throws {
+        // save_pretrained stores no lm_head when config.json says tie_word_embeddings: true.
+        let path = Fixtures.localPath("dirs/hf_sharded")
+        let result = try CommandRunner.run(["inspect", path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let tied = try #require(try json(result.stdout)["tied_head"] as? [String: Any])
+        #expect(tied["head"] as? String == "lm_head.weight" && tied["embedding"] as? String == "model.embed_tokens.weight")
+        #expect(tied["declared_by"] as? String == "config.json tie_word_embeddings")
+        let text = try CommandRunner.run(["inspect", path])
+        #expect(text.stdout.contains("lm_head.weight: not stored; tied to model.embed_tokens.weight"), "\(text.stdout)")
+        // A tie found in the tensors carries no declared_by.
+        let stored = try json(try CommandRunner.run(["inspect", Fixtures.sharedPath("tied_f32.pth"), "--json"]).stdout)
+        #expect((stored["tied_head"] as? [String: Any])?["declared_by"] == nil)
+    }
+
+    @Test func anAdapterGivenAsAModelIsNamed() throws {
+        for arguments in [["targets", lora], ["merge", lora, lora, "-o", "/tmp/loratool-never.pth"], ["logits", Fixtures.sharedPath("hf_tiny_peft/adapter"), "--tokens", "1"]] {
+            let result = try CommandRunner.run(arguments + ["--json"])
+            #expect(result.status == 2, "\(arguments): \(result.stderr)")
+            #expect((try json(result.stdout)["error"] as? [String: Any])?["kind"] as? String == "adapter_given_as_model")
+            #expect(result.stderr.contains("is a LoRA adapter"))
+        }
+        let inspect = try CommandRunner.run(["inspect", lora])
+        #expect(inspect.status == 0 && inspect.stdout.contains("a LoRA adapter (minimind), not a model"))
+    }
 }

@@ -213,10 +213,7 @@ public struct ExportModel {
             data = try? Data(contentsOf: URL(fileURLWithPath: path))
             source = path
         } else if data == nil {
-            let url = URL(fileURLWithPath: checkpoint.path)
-            var isDirectory: ObjCBool = false
-            let dir = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue ? url : url.deletingLastPathComponent()
-            data = try? Data(contentsOf: dir.appendingPathComponent("config.json"))
+            data = CompanionFile.beside(checkpoint.path, named: "config.json").flatMap { try? Data(contentsOf: $0) }
         }
         guard let data else { return [:] }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {

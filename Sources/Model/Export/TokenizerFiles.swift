@@ -11,11 +11,7 @@ public struct TokenizerFiles: Sendable {
     /// `tokenizer.json` in the model directory or beside the model file; nil when there is none.
     public static func locate(explicit: String?, besideModel model: String) throws -> TokenizerFiles? {
         let fm = FileManager.default
-        func directory(of path: String) -> URL {
-            var isDirectory: ObjCBool = false
-            let url = URL(fileURLWithPath: path)
-            return fm.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue ? url : url.deletingLastPathComponent()
-        }
+        func directory(of path: String) -> URL { CompanionFile.directory(of: path) }
         let dir: URL, file: URL
         if let explicit {
             var isDirectory: ObjCBool = false

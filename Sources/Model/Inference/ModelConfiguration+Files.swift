@@ -82,12 +82,7 @@ extension ModelConfiguration {
         if let data = checkpoint.configJSON {
             return try decode(data, path: URL(fileURLWithPath: checkpoint.path).appendingPathComponent("config.json").path)
         }
-        let url = URL(fileURLWithPath: checkpoint.path)
-        var isDirectory: ObjCBool = false
-        let directory = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? url : url.deletingLastPathComponent()
-        let candidate = directory.appendingPathComponent("config.json").path
-        guard FileManager.default.fileExists(atPath: candidate) else { return nil }
-        return try load(path: candidate)
+        guard let candidate = CompanionFile.beside(checkpoint.path, named: "config.json") else { return nil }
+        return try load(path: candidate.path)
     }
 }

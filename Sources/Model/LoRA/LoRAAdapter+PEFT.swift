@@ -42,7 +42,7 @@ extension LoRAAdapter {
         var configData = checkpoint.adapterConfigJSON
         var configPath = path
         if configData == nil {
-            let beside = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("adapter_config.json")
+            let beside = CompanionFile.directory(of: path).appendingPathComponent("adapter_config.json")
             configData = try? Data(contentsOf: beside)
             configPath = beside.path
         }

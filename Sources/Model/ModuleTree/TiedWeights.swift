@@ -10,9 +10,12 @@ public struct TiedWeight: Codable, Sendable, Equatable {
     /// True when the file stores one storage for both; false when it stores two equal copies
     /// (as float16 MiniMind releases do, since `.half()` unties them).
     public var sharedStorage: Bool
+    /// Set when the file stores no head and its config declares the tie
+    /// (`config.json tie_word_embeddings`); absent when the tie was found in the tensors.
+    public var declaredBy: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case head, embedding, sharedStorage = "shared_storage"
+        case head, embedding, sharedStorage = "shared_storage", declaredBy = "declared_by"
     }
 }
 
