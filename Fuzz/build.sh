@@ -13,7 +13,7 @@ for c in CFloat16 CCleanup; do
     cp "$ROOT/Sources/$c/include/$lower.h" "include/$c/"
     printf 'module %s {\n    header "%s.h"\n    export *\n}\n' "$c" "$lower" > "include/$c/module.modulemap"
 done
-INCLUDES="-I $ROOT/Sources/CLibzip -I $ROOT/Sources/CISAL -I $ROOT/Sources/COpenBLAS -I include/CFloat16 -I include/CCleanup"
+INCLUDES="-I $ROOT/Sources/CLibzip -I $ROOT/Sources/CISAL -I $ROOT/Sources/COpenBLAS -I $ROOT/Sources/CLapack -I include/CFloat16 -I include/CCleanup"
 SWIFT_FLAGS="-O -g -sanitize=fuzzer -parse-as-library -enable-testing $INCLUDES"
 # shellcheck disable=SC2086
 swiftc $SWIFT_FLAGS -module-name PthReader -emit-module -emit-library -static -o libPthReader.a \
