@@ -67,6 +67,8 @@ def cases(tmp):
         ("convert", ["convert", f("mm3_tiny/base.pth"), "-o", os.path.join(tmp, "c.gguf"), "--dtype", "q8_0"], 0),
         ("combine", ["combine", lora, f("bad/evil.pth"), "--weights", "0.5,0.5", "-o", os.path.join(tmp, "comb2")], 2),
         ("convert", ["convert", base, "-o", os.path.join(tmp, "c2.pth"), "--dry-run"], 0),
+        ("convert", ["convert", lora, "-o", os.path.join(tmp, "lora_peft"), "--format", "peft"], 0),
+        ("convert", ["convert", peft, "-o", os.path.join(tmp, "lora_mm.pth")], 0),
         ("convert", ["convert", f("bad/evil.pth"), "-o", os.path.join(tmp, "e.pth")], 2),
         ("convert", ["convert", base, "-o", os.path.join(tmp, "x.ckpt")], 64),
         ("unmerge", ["unmerge", merged, lora, "-o", os.path.join(tmp, "u.safetensors")], 0),

@@ -2,8 +2,11 @@
 
 Run from scripts/interop.py (`run_checks(runner, shared, work)`), so `make test` and CI run them.
 
-* merge of PEFT DoRA, modules_to_save and embedding adapters (Tests/Fixtures/algebra) equals
-  PEFT's merge_and_unload() on the same files within 1e-5 (float32);
+* merge of PEFT DoRA, modules_to_save and embedding adapters (Tests/Fixtures/algebra), and of a
+  modules_to_save lm_head on a base storing its tied head once, equals PEFT's merge_and_unload()
+  on the same files within 1e-5 (float32);
+* the wrapped (unmerged) forward of each (`logits --lora`) equals PeftModel's forward within 1e-5,
+  and `verify` passes PEFT's merge_and_unload and our in-memory merge, and fails wrong merges;
 * `merge --scale -1` (the value written as a separate argument) equals torch's W - s*B@A, and
   `unmerge` of a float16 merge restores the base within one float16 step;
 * `combine` equals PEFT's add_weighted_adapter (linear, cat; svd: same singular values, merged
@@ -39,16 +42,24 @@ def load_st(path: str) -> dict:
     return load_file(path)
 
 
-def algebra_model():
-    """The fixture base (Tests/Fixtures/algebra/base) as a torch module, lm_head untied."""
-    model = alg.base_model()
-    model.load_state_dict(load_st(os.path.join(FIX, "base", "model.safetensors")))
+# Each fixture adapter and the base directory it was trained on.
+VARIANTS = {"dora": "base", "mts": "base", "emb": "base", "tied_mts": "tied_base"}
+
+
+def algebra_model(base_name: str = "base"):
+    """A fixture base (Tests/Fixtures/algebra/base: lm_head untied; tied_base: tied, stored once) as a torch module."""
+    tied = base_name == "tied_base"
+    model = alg.base_model(tied)
+    sd = load_st(os.path.join(FIX, base_name, "model.safetensors"))
+    if tied:
+        sd["lm_head.weight"] = sd["model.embed_tokens.weight"]
+    model.load_state_dict(sd)
     return model.eval()
 
 
 def peft_merged(adapter_dir: str) -> dict:
     from peft import PeftModel
-    model = PeftModel.from_pretrained(algebra_model(), adapter_dir)
+    model = PeftModel.from_pretrained(algebra_model(VARIANTS[os.path.basename(adapter_dir)]), adapter_dir)
     return {k: v.detach().clone() for k, v in model.merge_and_unload().state_dict().items()}
 
 
@@ -68,9 +79,11 @@ def run_checks(r, shared: str, work: str, failure: type) -> None:
     base = load_st(os.path.join(base_dir, "model.safetensors"))
 
     # ---- DoRA / modules_to_save / embedding merges against PEFT's merge_and_unload
-    for variant in ("dora", "mts", "emb"):
-        def merge_check(variant=variant):
-            r.run("merge", base_dir, os.path.join(FIX, variant), "-o", out(f"{variant}.safetensors"))
+    for variant, variant_base in VARIANTS.items():
+        def merge_check(variant=variant, variant_base=variant_base):
+            vbase = dict(load_st(os.path.join(FIX, variant_base, "model.safetensors")))
+            vbase.setdefault("lm_head.weight", vbase["model.embed_tokens.weight"])
+            r.run("merge", os.path.join(FIX, variant_base), os.path.join(FIX, variant), "-o", out(f"{variant}.safetensors"))
             got = load_st(out(f"{variant}.safetensors"))
             want = peft_merged(os.path.join(FIX, variant))
             if set(got) != set(want):
@@ -78,7 +91,7 @@ def run_checks(r, shared: str, work: str, failure: type) -> None:
             worst, changed = 0.0, 0
             for k, w in want.items():
                 worst = max(worst, max_rel(got[k], w))
-                changed += int(not torch.equal(w, base[k]))
+                changed += int(not torch.equal(w, vbase[k]))
             if worst > 1e-5:
                 raise CheckFailed(f"max relative difference {worst:.3g} from PEFT's merge_and_unload")
             return f"{changed} tensors changed by PEFT, max rel diff {worst:.2g}"
@@ -346,45 +359,76 @@ def run_checks(r, shared: str, work: str, failure: type) -> None:
 
     r.check("convert PEFT dir -> MiniMind .pth merges to the same weights", peft_to_minimind_check)
 
-    # ---- DoRA unmerged forward: logits equal PEFT's, verify passes PEFT's merge and fails a wrong one
-    def dora_forward_check():
-        import numpy as np
-        from peft import PeftModel
-        tokens = list(range(1, 17))
-        r.run("logits", base_dir, "--lora", os.path.join(FIX, "dora"), "--tokens", ",".join(map(str, tokens)), "-o", out("dora_logits.npy"))
-        got = torch.from_numpy(np.load(out("dora_logits.npy")))
-        model = PeftModel.from_pretrained(algebra_model(), os.path.join(FIX, "dora")).eval()
-        with torch.no_grad():
-            want = model(torch.tensor([tokens]))[0][0]
-        diff = (got - want).abs().max().item()
-        if diff > 1e-4:
-            raise CheckFailed(f"wrapped DoRA logits differ from PEFT's forward by {diff:.3g}")
-        return f"max |Δlogit| {diff:.2g} against PeftModel's DoRA forward"
+    # ---- wrapped (unmerged) forward of every delta kind: logits equal PEFT's forward; verify
+    # passes PEFT's merge and our in-memory merge, and fails wrong merges.
+    tokens = alg.TOKENS
+    for variant, variant_base in VARIANTS.items():
+        vdir = os.path.join(FIX, variant_base)
 
-    r.check("logits --lora DoRA adapter == PEFT's unmerged DoRA forward", dora_forward_check)
+        def forward_check(variant=variant, variant_base=variant_base, vdir=vdir):
+            import numpy as np
+            from peft import PeftModel
+            r.run("logits", vdir, "--lora", os.path.join(FIX, variant), "--tokens", ",".join(map(str, tokens)), "-o", out(f"{variant}_logits.npy"))
+            got = torch.from_numpy(np.load(out(f"{variant}_logits.npy")))
+            model = PeftModel.from_pretrained(algebra_model(variant_base), os.path.join(FIX, variant)).eval()
+            with torch.no_grad():
+                want = model(torch.tensor([tokens]))[0][0]
+                plain = algebra_model(variant_base)(torch.tensor([tokens]))[0][0]
+            stored = torch.from_numpy(np.load(os.path.join(FIX, f"{variant}.logits.npy")))
+            if not torch.equal(stored, want):
+                raise CheckFailed(f"{variant}.logits.npy is not this PEFT's forward (rerun make_fixtures.py)")
+            diff = (got - want).abs().max().item()
+            gate = 1e-5 * max(1.0, want.abs().max().item())
+            if diff > gate:
+                raise CheckFailed(f"wrapped {variant} logits differ from PEFT's forward by {diff:.3g} (gate {gate:.2g})")
+            return f"max |Δlogit| {diff:.2g} against PeftModel's forward (the adapter moves them by {(want - plain).abs().max().item():.2g})"
 
-    def dora_verify_check():
-        from safetensors.torch import save_file
-        merged = peft_merged(os.path.join(FIX, "dora"))
-        save_file({k: v.contiguous() for k, v in merged.items()}, out("dora_peft_merged.safetensors"))
-        ok = subprocess_run([r.loratool, "verify", base_dir, os.path.join(FIX, "dora"), "--merged", out("dora_peft_merged.safetensors"), "--config", os.path.join(base_dir, "config.json")])
-        if ok.returncode != 0:
-            raise CheckFailed(f"verify of PEFT's own DoRA merge exited {ok.returncode}: {ok.stdout.strip()[-200:]} {ok.stderr.strip()[-200:]}")
-        # the wrong merge: the same A/B merged as plain LoRA (DoRA's magnitudes ignored)
-        plain = out("dora_as_lora")
-        os.makedirs(plain, exist_ok=True)
-        sd = {k: v for k, v in load_st(os.path.join(FIX, "dora", "adapter_model.safetensors")).items() if "magnitude" not in k}
-        save_file(sd, os.path.join(plain, "adapter_model.safetensors"))
-        cfg = json.load(open(os.path.join(FIX, "dora", "adapter_config.json")))
-        cfg["use_dora"] = False
-        json.dump(cfg, open(os.path.join(plain, "adapter_config.json"), "w"))
-        r.run("merge", base_dir, plain, "-o", out("dora_wrong.safetensors"))
-        bad = subprocess_run([r.loratool, "verify", base_dir, os.path.join(FIX, "dora"), "--merged", out("dora_wrong.safetensors"), "--config", os.path.join(base_dir, "config.json")])
-        if bad.returncode != 1:
-            raise CheckFailed(f"verify of a plain-LoRA merge against the DoRA adapter exited {bad.returncode}, expected 1")
-        return "PEFT's merge_and_unload passes (exit 0); the merge without DoRA's magnitudes fails (exit 1)"
+        r.check(f"logits --lora {variant} adapter == PEFT's unmerged forward", forward_check)
 
-    r.check("verify DoRA: passes PEFT's merge, fails a wrong one", dora_verify_check)
+        def verify_check(variant=variant, vdir=vdir):
+            from safetensors.torch import save_file
+            config = os.path.join(vdir, "config.json")
+            adapter = os.path.join(FIX, variant)
+            merged = peft_merged(adapter)
+            save_file({k: v.contiguous() for k, v in merged.items()}, out(f"{variant}_peft_merged.safetensors"))
+            runs = {"PEFT's merge_and_unload": (out(f"{variant}_peft_merged.safetensors"), 0), "the in-memory merge": (None, 0)}
+            wrong = out(f"{variant}_wrong.safetensors")
+            if variant == "dora":  # the same A/B merged as plain LoRA (DoRA's magnitudes ignored)
+                plain = out("dora_as_lora")
+                os.makedirs(plain, exist_ok=True)
+                sd = {k: v for k, v in load_st(os.path.join(adapter, "adapter_model.safetensors")).items() if "magnitude" not in k}
+                save_file(sd, os.path.join(plain, "adapter_model.safetensors"))
+                cfg = json.load(open(os.path.join(adapter, "adapter_config.json")))
+                cfg["use_dora"] = False
+                json.dump(cfg, open(os.path.join(plain, "adapter_config.json"), "w"))
+                r.run("merge", vdir, plain, "-o", wrong)
+                runs["the merge without DoRA's magnitudes"] = (wrong, 1)
+            elif variant in ("mts", "tied_mts"):  # PEFT's merge with the replaced modules put back to the base
+                vbase = load_st(os.path.join(vdir, "model.safetensors"))
+                kept = {k: (vbase[k] if k in vbase and ("norm" in k or k.startswith("lm_head")) else v).contiguous() for k, v in merged.items()}
+                if variant == "tied_mts":
+                    kept["lm_head.weight"] = vbase["model.embed_tokens.weight"].clone()
+                save_file(kept, wrong)
+                runs["PEFT's merge without the modules_to_save tensors"] = (wrong, 1)
+            else:  # the embedding LoRA left out of PEFT's merge
+                vbase = load_st(os.path.join(vdir, "model.safetensors"))
+                kept = dict(merged)
+                kept["model.embed_tokens.weight"] = vbase["model.embed_tokens.weight"]
+                save_file({k: v.contiguous() for k, v in kept.items()}, wrong)
+                runs["PEFT's merge without the embedding LoRA"] = (wrong, 1)
+            runs["the base"] = (os.path.join(vdir, "model.safetensors"), 1)
+            said = []
+            for what, (path, expected) in runs.items():
+                cmd = [r.loratool, "verify", vdir, adapter, "--config", config, "--tokens", ",".join(map(str, tokens))]
+                if path:
+                    cmd += ["--merged", path]
+                got = subprocess_run(cmd)
+                if got.returncode != expected:
+                    raise CheckFailed(f"verify of {what} exited {got.returncode}, expected {expected}: {got.stdout.strip()[-200:]} {got.stderr.strip()[-200:]}")
+                said.append(f"{what} {'passes' if expected == 0 else 'fails'}")
+            return "; ".join(said)
+
+        r.check(f"verify {variant}: passes PEFT's and our merge, fails wrong ones", verify_check)
 
     # ---- diff: which tensors changed, numerical rank of the change
     def diff_check():

@@ -30,3 +30,19 @@ struct AdapterOutputOptions: ParsableArguments {
         if format == .minimind && isDirectory.boolValue { throw CLIError.outputIsDirectory(path: output) }
     }
 }
+
+/// A command that writes an adapter through `AdapterOutputOptions` (`combine`, `extract`): its
+/// `--json` and `--quiet` are the group's, and its echoed options start from the group's.
+protocol AdapterWriting: JSONReporting {
+    var output: AdapterOutputOptions { get }
+    /// The command's own options to echo beside the output group's.
+    var ownOptions: [String: JSONValue] { get }
+    /// The inputs to echo.
+    var inputs: [String: JSONValue] { get }
+}
+
+extension AdapterWriting {
+    var wantsJSON: Bool { output.json }
+    var isQuiet: Bool { output.quiet }
+    var echo: Echo { Echo(inputs: inputs, options: output.echoed.merging(ownOptions) { _, own in own }) }
+}

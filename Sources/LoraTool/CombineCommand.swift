@@ -3,7 +3,7 @@ import Foundation
 import Model
 
 /// `loratool combine A1 A2 ... --weights w1,w2,... --method linear|cat|svd [--rank R] -o OUT`.
-struct CombineCommand: JSONReporting {
+struct CombineCommand: AdapterWriting {
     static let configuration = CommandConfiguration(
         commandName: "combine",
         abstract: "Combine LoRA adapters with weights, as PEFT's add_weighted_adapter does (linear, cat, svd).",
@@ -30,15 +30,8 @@ struct CombineCommand: JSONReporting {
 
     @OptionGroup var output: AdapterOutputOptions
 
-    var wantsJSON: Bool { output.json }
-    var isQuiet: Bool { output.quiet }
-    var echo: Echo {
-        var options = output.echoed
-        options["weights"] = .string(weights)
-        options["method"] = .string(method)
-        options["rank"] = .optional(rank)
-        return Echo(inputs: ["adapters": .array(adapters.map(JSONValue.string))], options: options)
-    }
+    var ownOptions: [String: JSONValue] { ["weights": .string(weights), "method": .string(method), "rank": .optional(rank)] }
+    var inputs: [String: JSONValue] { ["adapters": .array(adapters.map(JSONValue.string))] }
 
     func parsedWeights() throws -> [Float] {
         try weights.split(separator: ",", omittingEmptySubsequences: false).map {

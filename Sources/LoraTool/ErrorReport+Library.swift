@@ -54,6 +54,7 @@ extension ErrorReport {
             return ErrorReport(kind: "configuration_mismatch", message: m + hyperParameterHint(reason), status: .doesNotFit)
         case .badConfiguration(let path, _): return ErrorReport(kind: "bad_configuration", message: m, file: path, status: .badInput)
         case .adapterMismatch: return ErrorReport(kind: "adapter_mismatch", message: m, status: .doesNotFit)
+        case .unsupportedAdapter(let module, _, _): return ErrorReport(kind: "unsupported", message: m, entry: module, status: .badInput)
         case .tokenOutOfRange: return ErrorReport(kind: "token_out_of_range", message: m + " (check --tokens / --prompt)", status: .badInput)
         case .noTokens: return ErrorReport(kind: "bad_input", message: m + " (give --tokens or --prompt)", status: .badInput)
         case .cacheMismatch: return ErrorReport(kind: "internal", message: m, status: .badInput)

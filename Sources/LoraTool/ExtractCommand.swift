@@ -4,7 +4,7 @@ import Model
 import PthReader
 
 /// `loratool extract BASE TUNED (--rank R | --energy E) -o ADAPTER`: a LoRA from a full fine-tune.
-struct ExtractCommand: JSONReporting {
+struct ExtractCommand: AdapterWriting {
     static let configuration = CommandConfiguration(
         commandName: "extract",
         abstract: "Extract a LoRA adapter from a full fine-tune: truncated SVD of W_tuned − W_base per changed Linear.",
@@ -39,16 +39,8 @@ struct ExtractCommand: JSONReporting {
 
     @OptionGroup var output: AdapterOutputOptions
 
-    var wantsJSON: Bool { output.json }
-    var isQuiet: Bool { output.quiet }
-    var echo: Echo {
-        var options = output.echoed
-        options["rank"] = .optional(rank)
-        options["energy"] = .optional(energy)
-        options["svd"] = .string(svd)
-        options["linear_only"] = .bool(linearOnly)
-        return Echo(inputs: ["base": .string(base), "tuned": .string(tuned)], options: options)
-    }
+    var ownOptions: [String: JSONValue] { ["rank": .optional(rank), "energy": .optional(energy), "svd": .string(svd), "linear_only": .bool(linearOnly)] }
+    var inputs: [String: JSONValue] { ["base": .string(base), "tuned": .string(tuned)] }
 
     func validate() throws {
         guard (rank == nil) != (energy == nil) else { throw ValidationError("give exactly one of --rank R and --energy E") }

@@ -131,8 +131,7 @@ struct GenerateCommand: JSONReporting {
         }
         if let lora {
             let bound = try LoRAAdapter.load(path: lora).bind(to: checkpoint)
-            try bound.requirePlainLoRAForward()
-            runs.append(("lora", try TransformerModel.load(checkpoint, configuration: configuration, adapters: bound.pairs, mode: .unmerged)))
+            runs.append(("lora", try TransformerModel.load(checkpoint, configuration: configuration, adapters: bound.deltas, mode: .unmerged)))
         }
         if let merged {
             runs.append(("merged", try TransformerModel.load(Checkpoint.open(path: merged), configuration: configuration)))

@@ -94,6 +94,9 @@ enum InspectText {
             let ranks = a.ranks.map(String.init).joined(separator: ", ")
             let scales = a.scales.map { String(format: "%g", $0) }.joined(separator: ", ")
             out += "\nLoRA adapter (\(a.format)): \(a.modules) modules, rank \(ranks), scale \(scales), \(Output.grouped(a.loraParameters)) parameters\n"
+            if let kinds = a.kinds, kinds.keys.contains(where: { $0 != "lora" }) {
+                out += "  deltas: " + kinds.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + "\n"
+            }
             if let baseTensors = a.baseTensors, let baseParameters = a.baseParameters {
                 out += "base model beside it: \(baseTensors) tensors, \(Output.grouped(baseParameters)) parameters (a LoRA-training checkpoint: `loratool merge FILE -o OUT` folds the adapter in, `loratool verify FILE` checks it)\n"
             }

@@ -77,13 +77,8 @@ struct LogitsCommand: JSONReporting {
         let loadStart = clock.now
         let checkpoint = try ModelInput.open(model)
         let configuration = try modelOptions.configuration(for: checkpoint)
-        var pairs: [String: LoRAPair] = [:]
-        if let lora {
-            let bound = try LoRAAdapter.load(path: lora).bind(to: checkpoint)
-            try bound.requirePlainLoRAForward()
-            pairs = bound.pairs
-        }
-        let network = try TransformerModel.load(checkpoint, configuration: configuration, adapters: pairs, mode: .unmerged)
+        let deltas = try lora.map { try LoRAAdapter.load(path: $0).bind(to: checkpoint).deltas } ?? [:]
+        let network = try TransformerModel.load(checkpoint, configuration: configuration, adapters: deltas, mode: .unmerged)
         ModelOptions.reportAssumptions(network.configuration)
         let loadTime = clock.now - loadStart
         guard let tokens = try tokenOptions.resolve(modelPath: model) else { throw ValidationError("no tokens given") }

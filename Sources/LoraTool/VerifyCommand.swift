@@ -9,7 +9,8 @@ struct VerifyCommand: JSONReporting {
         commandName: "verify",
         abstract: "Check that a merged model computes what the base with the adapter unmerged computes (docs/inference.md).",
         discussion: """
-            Runs the adapter-wrapped base (W x + scale·B(A x)) and the merged model (--merged, else merged in \
+            Runs the adapter-wrapped base as PEFT's PeftModel does (W x + scale·B(A x); DoRA rescaled per output; \
+            embedding LoRA added to looked-up rows; modules_to_save tensors in place of the base's) and the merged model (--merged, else merged in \
             memory in float32) on the same tokens and compares their logits. Passes when max |Δlogit| ≤ \
             max(4·eps(dtype), 1e-4) · max(1, max|logit|), dtype being the merged weights' (--atol overrides); \
             a q8_0 GGUF uses its measured relative quantization step as eps, and runs with the hyper-parameters it states. \
@@ -58,11 +59,9 @@ struct VerifyCommand: JSONReporting {
         try ModelInput.refuseAdapter(baseCheckpoint)
         let configuration = try modelOptions.configuration(for: baseCheckpoint)
         let bound = try loaded.bind(to: baseCheckpoint)
-        try bound.requirePlainLoRAForward()
-        let pairs = bound.pairs
         let mergedCheckpoint = try merged.map { try ModelInput.open($0) }
         let tokens = try tokenOptions.resolve(modelPath: base)
-        let result = try MergeVerifier.verify(base: baseCheckpoint, adapters: pairs, merged: mergedCheckpoint, tokens: tokens,
+        let result = try MergeVerifier.verify(base: baseCheckpoint, adapters: bound.deltas, merged: mergedCheckpoint, tokens: tokens,
                                               configuration: configuration, absoluteTolerance: atol)
         if let configuration = result.configuration { ModelOptions.reportAssumptions(configuration) }
         if json {

@@ -39,6 +39,17 @@ import TestSupport
         try expectPEFTMerge("emb", kinds: ["lora", "embedding-lora"], layers: 3)
     }
 
+    /// `inspect`'s per-kind counts (read from the keys, before binding) name the deltas binding makes.
+    @Test func unboundKindCountsMatchBoundDeltas() throws {
+        let base = try Checkpoint.open(path: Self.base)
+        for variant in ["dora", "mts", "emb"] {
+            let adapter = try LoRAAdapter.load(path: Fixtures.localPath("algebra/\(variant)"))
+            var bound: [String: Int] = [:]
+            for layer in try adapter.bind(to: base).layers { bound[layer.delta.kindName, default: 0] += 1 }
+            #expect(adapter.kindCounts == bound, "\(variant)")
+        }
+    }
+
     /// Leaving out the DoRA renormalisation (a plain LoRA merge of the same A, B) misses PEFT's result.
     @Test func doraIsNotPlainLoRA() throws {
         let base = try Checkpoint.open(path: Self.base)

@@ -60,7 +60,7 @@ enum GenerationFixtures {
                                                         configuration: try ModelConfiguration.discovered(for: Checkpoint.open(path: Fixtures.sharedPath(c.model))))
         default:
             let base = try Checkpoint.open(path: Fixtures.sharedPath(c.model))
-            let pairs = try LoRAAdapter.load(path: Fixtures.sharedPath(c.lora)).bind(to: base).pairs
+            let pairs = try LoRAAdapter.load(path: Fixtures.sharedPath(c.lora)).bind(to: base).deltas
             return try TransformerModel.load(base, configuration: try ModelConfiguration.discovered(for: base) ?? ModelConfiguration(), adapters: pairs)
         }
     }
@@ -239,7 +239,7 @@ struct ArchitectureGenerationTests {
             let model: TransformerModel
             if let adapter = run.adapter {
                 let base = try Checkpoint.open(path: path)
-                let pairs = try LoRAAdapter.load(path: Fixtures.packageRoot.appendingPathComponent(adapter).path).bind(to: base).pairs
+                let pairs = try LoRAAdapter.load(path: Fixtures.packageRoot.appendingPathComponent(adapter).path).bind(to: base).deltas
                 model = try TransformerModel.load(base, configuration: try ModelConfiguration.discovered(for: base) ?? ModelConfiguration(), adapters: pairs)
             } else {
                 model = try TransformerModel.load(path: path)

@@ -51,7 +51,7 @@ import TestSupport
     @Test func peftAdapterOnQwen2Names() throws {
         let base = try Checkpoint.open(path: Self.dir("qwen2"))
         let pairs = try adapterPairs(Self.dir("qwen2_peft"), base: base)
-        #expect(pairs.count == 14 && pairs["model.layers.0.self_attn.k_proj"] != nil)
+        #expect(pairs.count == 14 && pairs["model.layers.0.self_attn.k_proj.weight"] != nil)
         let wrapped = try TransformerModel.load(base, configuration: try #require(try ModelConfiguration.discovered(for: base)), adapters: pairs)
         let expected = try Npy.readTensor(path: Self.dir("qwen2_peft") + "/logits_wrapped.npy")
         #expect(maxAbsDifference(try wrapped.logits(for: try Self.tokens("qwen2")), expected) < 1e-4)
@@ -66,7 +66,7 @@ import TestSupport
         #expect("\(error)".contains("model.layers.0.mlp.experts"))
         #expect(throws: InferenceError.self) {
             try TransformerModel.load(base, configuration: try #require(try ModelConfiguration.discovered(for: base)),
-                                      adapters: ["model.layers.0.mlp.experts.0.gate_proj": pair])
+                                      adapters: ["model.layers.0.mlp.experts.0.gate_proj.weight": .lora(pair, layout: .linear)])
         }
     }
 

@@ -15,9 +15,9 @@ func fixtureTokens(_ dir: String) throws -> [Int] {
     try Npy.readInt64(path: Fixtures.sharedPath(dir + "/tokens.npy")).values.map { Int($0) }
 }
 
-/// Adapter pairs for a base checkpoint, through the shared `LoRAAdapter` loader.
-func adapterPairs(_ adapterPath: String, base: Checkpoint) throws -> [String: LoRAPair] {
-    try LoRAAdapter.load(path: adapterPath).bind(to: base).pairs
+/// Adapter deltas for a base checkpoint (keyed by base tensor name), through the shared `LoRAAdapter` loader.
+func adapterPairs(_ adapterPath: String, base: Checkpoint) throws -> [String: AdapterDelta] {
+    try LoRAAdapter.load(path: adapterPath).bind(to: base).deltas
 }
 
 /// The torch fixtures: (case directory, base model path, adapter path, config.json to use or nil).
@@ -178,8 +178,8 @@ let fixtureCases: [FixtureCase] = [
         // An adapter for a module the model lacks is an error, not silently dropped.
         let base = try Checkpoint.open(path: Fixtures.sharedPath("v1_tiny/base.pth"))
         let pair = LoRAPair(a: Tensor(zeros: [2, 64]), b: Tensor(zeros: [64, 2]), scale: 1)
-        #expect(throws: InferenceError.self) { try TransformerModel.load(base, adapters: ["layers.9.attention.wq": pair]) }
-        #expect(throws: InferenceError.self) { try TransformerModel.load(base, adapters: ["layers.0.attention.wk": pair]) }
+        #expect(throws: InferenceError.self) { try TransformerModel.load(base, adapters: ["layers.9.attention.wq.weight": .lora(pair, layout: .linear)]) }
+        #expect(throws: InferenceError.self) { try TransformerModel.load(base, adapters: ["layers.0.attention.wk.weight": .lora(pair, layout: .linear)]) }
     }
 
     @Test func tokenOutsideVocabularyIsAnError() throws {

@@ -12,7 +12,7 @@ import TestSupport
         ("hf_tiny_peft", "hf_tiny_peft/base.pth", "hf_tiny_peft/adapter"),
     ]
 
-    static func inputs(_ index: Int) throws -> (dir: String, base: Checkpoint, pairs: [String: LoRAPair]) {
+    static func inputs(_ index: Int) throws -> (dir: String, base: Checkpoint, pairs: [String: AdapterDelta]) {
         let (dir, basePath, adapterPath) = families[index]
         let base = try Checkpoint.open(path: Fixtures.sharedPath(basePath))
         return (dir, base, try adapterPairs(Fixtures.sharedPath(adapterPath), base: base))
@@ -55,7 +55,7 @@ import TestSupport
         let tokens = try fixtureTokens(dir)
         let wrapped = try TransformerModel.load(base, adapters: pairs).logits(for: tokens)
         let plain = try TransformerModel.load(base).logits(for: tokens)
-        let doubled = pairs.mapValues { LoRAPair(a: $0.a, b: $0.b, scale: 2 * $0.scale) }
+        let doubled = try pairs.mapValues { try $0.scaled(by: 2, module: "") }
         let wrong = try TransformerModel.load(base, adapters: doubled, mode: .merged).logits(for: tokens)
         let asFloat16 = MergeVerifier.evaluate(wrapped: wrapped, merged: wrong, base: plain, mergedDType: .float16)
         #expect(!asFloat16.passed)

@@ -16,6 +16,8 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
     case badConfiguration(path: String, reason: String)
     /// Adapter pairs for modules the model does not have, or with the wrong shapes.
     case adapterMismatch(String)
+    /// An adapter delta the forward pass cannot run as given (refused by name rather than approximated).
+    case unsupportedAdapter(module: String, kind: String, reason: String)
     /// A token id outside the vocabulary.
     case tokenOutOfRange(token: Int, vocabularySize: Int)
     /// An empty token sequence.
@@ -42,6 +44,8 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
             return "\(path): bad model configuration: \(reason)"
         case .adapterMismatch(let reason):
             return "adapter does not fit the model: \(reason)"
+        case .unsupportedAdapter(let module, let kind, let reason):
+            return "cannot run the \(kind) adapter on '\(module)': \(reason)"
         case .tokenOutOfRange(let token, let vocabularySize):
             return "token id \(token) is outside the vocabulary (0..<\(vocabularySize))"
         case .noTokens:

@@ -37,8 +37,8 @@ public final class LinearLayer: @unchecked Sendable {
     let rowOffset: Int
     /// The bias `[out]` (Qwen2's q/k/v), nil for the bias-free layers of most architectures.
     let bias: [Float]?
-    /// The adapter applied beside the weight (unmerged), if any.
-    public private(set) var adapter: LoRAPair?
+    /// The low-rank adapter (LoRA or DoRA, `.linear` layout) applied beside the weight (unmerged), if any.
+    public private(set) var adapter: AdapterDelta?
     /// For a DoRA adapter: `m / ‖W + s·B·A‖` per output feature, computed from the base weight at attach time.
     private(set) var doraFactors: [Float]?
 
@@ -74,53 +74,31 @@ public final class LinearLayer: @unchecked Sendable {
         Array(storage.data[(rowOffset * inFeatures)..<((rowOffset + outFeatures) * inFeatures)])
     }
 
-    /// Attaches an adapter to run unmerged: `W x + scale · B (A x)`.
-    func attach(_ pair: LoRAPair) {
-        adapter = pair
-        if let magnitude = pair.magnitude {
-            var plain = pair
-            plain.magnitude = nil
-            doraFactors = try? AdapterDelta.dora(plain, magnitude: magnitude, layout: .linear).doraFactors(base: weight)
-        }
+    /// Attaches a LoRA or DoRA delta (`.linear` layout, shape already checked) to run unmerged:
+    /// `W x + s·B(A x)`, scaled per output feature for DoRA.
+    func attach(_ delta: AdapterDelta) throws {
+        adapter = delta
+        doraFactors = try delta.doraFactors(base: weight)
     }
 
     /// Stops applying the attached adapter (the layer is the base layer again); returns it.
     @discardableResult
-    func detachAdapter() -> LoRAPair? {
+    func detachAdapter() -> AdapterDelta? {
         defer { adapter = nil; doraFactors = nil }
         return adapter
     }
 
-    /// Folds an adapter into the weight: `W' = W + scale · B·A` (float32).
-    func merge(_ pair: LoRAPair) {
-        let r = pair.rank
+    /// Folds a delta into the weight with the one merge kernel, `AdapterDelta.apply` (float32).
+    func merge(_ delta: AdapterDelta, module: String) throws {
+        var rows = weight
+        try delta.apply(to: &rows, module: module)
         let offset = rowOffset * inFeatures
-        pair.b.data.withUnsafeBufferPointer { b in
-            pair.a.data.withUnsafeBufferPointer { a in
-                storage.data.withUnsafeMutableBufferPointer { w in
-                    // W[out, in] += scale · B[out, r] · A[r, in]
-                    BLAS.gemm(m: outFeatures, n: inFeatures, k: r, alpha: pair.scale, a: b.baseAddress!, lda: r,
-                              b: a.baseAddress!, ldb: inFeatures, beta: 1, c: w.baseAddress! + offset, ldc: inFeatures)
-                }
-            }
-        }
-        // DoRA: each row of W + s·B·A rescaled to its magnitude (PEFT's DoraLinearVariant.merge).
-        if let magnitude = pair.magnitude {
-            storage.data.withUnsafeMutableBufferPointer { w in
-                for o in 0..<outFeatures {
-                    let row = w.baseAddress! + offset + o * inFeatures
-                    var sum = 0.0
-                    for i in 0..<inFeatures { sum += Double(row[i]) * Double(row[i]) }
-                    let factor = magnitude[o] / Float(sum.squareRoot())
-                    for i in 0..<inFeatures { row[i] *= factor }
-                }
-            }
-        }
+        storage.data.replaceSubrange(offset..<(offset + rows.count), with: rows)
     }
 
     /// Adds `scale · (x Aᵀ) Bᵀ` to `y` (row stride `ldy`) when an adapter is attached.
     func addAdapter(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
-        guard let pair = adapter else { return }
+        guard let pair = adapter?.pair else { return }
         let r = pair.rank
         var t = [Float](repeating: 0, count: rows * r)
         t.withUnsafeMutableBufferPointer { t in

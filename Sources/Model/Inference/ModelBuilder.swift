@@ -1,20 +1,21 @@
 import PthReader
 
 /// Builds a model's layers from a checkpoint as its `Architecture` describes, attaching or merging
-/// the given adapters (keyed by module path) as it goes; strict: every adapter must find its layer.
+/// the given adapter deltas (keyed by base tensor name) as it goes; strict: every delta must find its tensor.
 struct ModelBuilder {
     let architecture: Architecture
     let config: ResolvedModelConfiguration
     let given: ModelConfiguration
     let loader: WeightLoader
     let mode: AdapterMode
-    private(set) var remaining: [String: LoRAPair]
+    /// Deltas not yet used, keyed by base tensor name (with or without the checkpoint's prefix).
+    var remaining: [String: AdapterDelta]
     /// Module paths of every linear layer built, in load order.
-    private(set) var linearPaths: [String] = []
+    var linearPaths: [String] = []
     private(set) var anyMixture = false
 
     init(architecture: Architecture, config: ResolvedModelConfiguration, given: ModelConfiguration, loader: WeightLoader,
-         adapters: [String: LoRAPair], mode: AdapterMode) {
+         adapters: [String: AdapterDelta], mode: AdapterMode) {
         self.architecture = architecture
         self.config = config
         self.given = given
@@ -26,22 +27,8 @@ struct ModelBuilder {
     private var naming: CheckpointNaming { architecture.naming }
     private var dim: Int { config.hiddenSize }
 
-    /// Attaches or merges the adapter for `path`, if one was given.
-    mutating func adapt(_ layer: LinearLayer, path: String) throws {
-        linearPaths.append(path)
-        let prefix = loader.prefix
-        guard let pair = remaining.removeValue(forKey: path) ?? (prefix.isEmpty ? nil : remaining.removeValue(forKey: prefix + path)) else { return }
-        guard pair.inFeatures == layer.inFeatures, pair.outFeatures == layer.outFeatures else {
-            throw InferenceError.adapterMismatch("'\(path)' is [\(layer.outFeatures), \(layer.inFeatures)] but the adapter pair is [\(pair.outFeatures), \(pair.inFeatures)] (rank \(pair.rank))")
-        }
-        switch mode {
-        case .unmerged: layer.attach(pair)
-        case .merged: layer.merge(pair)
-        }
-    }
-
     mutating func linear(_ path: String, out: Int, in inFeatures: Int) throws -> LinearLayer {
-        let layer = LinearLayer(weight: try loader.take(path + ".weight", shape: [out, inFeatures]), outFeatures: out, inFeatures: inFeatures)
+        let layer = LinearLayer(weight: try tensor(path + ".weight", shape: [out, inFeatures]), outFeatures: out, inFeatures: inFeatures)
         try adapt(layer, path: path)
         return layer
     }
@@ -50,8 +37,8 @@ struct ModelBuilder {
     mutating func group(_ parts: [(path: String, out: Int)], in inFeatures: Int, bias: Architecture.Presence = .never) throws -> LinearGroup {
         let weights = try parts.map { part -> (weight: [Float], out: Int, bias: [Float]?) in
             let hasBias = bias == .always || (bias == .optional && loader.has(part.path + ".bias"))
-            return (weight: try loader.take(part.path + ".weight", shape: [part.out, inFeatures]), out: part.out,
-                    bias: hasBias ? try loader.take(part.path + ".bias", shape: [part.out]) : nil)
+            return (weight: try tensor(part.path + ".weight", shape: [part.out, inFeatures]), out: part.out,
+                    bias: hasBias ? try tensor(part.path + ".bias", shape: [part.out]) : nil)
         }
         let group = LinearGroup(parts: weights, inFeatures: inFeatures)
         for (layer, part) in zip(group.layers, parts) { try adapt(layer, path: part.path) }
@@ -76,8 +63,8 @@ struct ModelBuilder {
         let output = try linear(path(naming.output), out: dim, in: qOut)
         var queryNorm: RMSNorm?, keyNorm: RMSNorm?
         if architecture.queryKeyNorm {
-            queryNorm = RMSNorm(weight: try loader.take(path(naming.queryNorm) + ".weight", shape: [config.headDim]), eps: config.normEps)
-            keyNorm = RMSNorm(weight: try loader.take(path(naming.keyNorm) + ".weight", shape: [config.headDim]), eps: config.normEps)
+            queryNorm = RMSNorm(weight: try tensor(path(naming.queryNorm) + ".weight", shape: [config.headDim]), eps: config.normEps)
+            keyNorm = RMSNorm(weight: try tensor(path(naming.keyNorm) + ".weight", shape: [config.headDim]), eps: config.normEps)
         }
         return Attention(qkv: qkv, output: output, heads: config.headCount, kvHeads: config.kvHeadCount, headDim: config.headDim,
                          queryNorm: queryNorm, keyNorm: keyNorm)
@@ -86,9 +73,9 @@ struct ModelBuilder {
     mutating func block(_ i: Int) throws -> TransformerBlock {
         let attention = try attention(i)
         return TransformerBlock(
-            attentionNorm: RMSNorm(weight: try loader.take(naming.layer(i, naming.attentionNorm) + ".weight", shape: [dim]), eps: config.normEps),
+            attentionNorm: RMSNorm(weight: try tensor(naming.layer(i, naming.attentionNorm) + ".weight", shape: [dim]), eps: config.normEps),
             attention: attention,
-            feedForwardNorm: RMSNorm(weight: try loader.take(naming.layer(i, naming.feedForwardNorm) + ".weight", shape: [dim]), eps: config.normEps),
+            feedForwardNorm: RMSNorm(weight: try tensor(naming.layer(i, naming.feedForwardNorm) + ".weight", shape: [dim]), eps: config.normEps),
             feedForward: try feedForward(i))
     }
 
@@ -144,8 +131,8 @@ struct ModelBuilder {
         if let expected, expected.size != hidden {
             throw InferenceError.inconsistentConfiguration("\(expected.key) = \(expected.size) but '\(gateUpName)' has \(shape[1]) = 2 × \(hidden) rows per expert")
         }
-        let gateUp = try loader.take(gateUpName, shape: shape)
-        let down = try loader.take(downName, shape: [count, dim, hidden])
+        let gateUp = try tensor(gateUpName, shape: shape)
+        let down = try tensor(downName, shape: [count, dim, hidden])
         return (0..<count).map { e in
             let gu = Array(gateUp[(e * 2 * hidden * dim)..<((e + 1) * 2 * hidden * dim)])
             let group = LinearGroup(parts: [(Array(gu[..<(hidden * dim)]), hidden, nil), (Array(gu[(hidden * dim)...]), hidden, nil)], inFeatures: dim)
@@ -154,24 +141,27 @@ struct ModelBuilder {
         }
     }
 
-    /// The output head: its own weight, or the embedding matrix when tied and stored once.
-    mutating func head(embedding: [Float], embeddingName: String) throws -> LinearLayer {
+    /// The output head: its own weight, or, tied and stored once, the embedding matrix `tied`
+    /// (the base embedding, or the merged one after an embedding LoRA was folded into the shared
+    /// tensor), or a `modules_to_save` head that replaces the tied one (as PEFT's wrapper does).
+    mutating func head(tied: [Float], embeddingName: String) throws -> (layer: LinearLayer, isTied: Bool) {
         let vocab = config.vocabSize
         if embeddingName != naming.head && loader.has(naming.head + ".weight") {
-            return try linear(naming.head, out: vocab, in: dim)
+            return (try linear(naming.head, out: vocab, in: dim), false)
         }
         if given.tieWordEmbeddings == false {
             throw InferenceError.inconsistentConfiguration("tie_word_embeddings = false but the checkpoint has no '\(naming.head).weight'")
         }
-        let head = LinearLayer(weight: embedding, outFeatures: vocab, inFeatures: dim)
+        let saved = try replacement(naming.head + ".weight", shape: [vocab, dim])
+        let head = LinearLayer(weight: saved ?? tied, outFeatures: vocab, inFeatures: dim)
         try adapt(head, path: naming.head)
-        return head
+        return (head, saved == nil)
     }
 
-    /// Throws when an adapter named a module this model does not have.
+    /// Throws when an adapter named a tensor this model does not have.
     func checkAllAdaptersUsed() throws {
         guard !remaining.isEmpty else { return }
         let names = remaining.keys.sorted()
-        throw InferenceError.adapterMismatch("no linear layer named \(names.prefix(5).map { "'\($0)'" }.joined(separator: ", "))\(names.count > 5 ? ", ..." : "") in this \(architecture.name) model (it has e.g. '\(linearPaths.first ?? "")')")
+        throw InferenceError.adapterMismatch("no tensor named \(names.prefix(5).map { "'\($0)'" }.joined(separator: ", "))\(names.count > 5 ? ", ..." : "") in this \(architecture.name) model that an adapter can change (it has e.g. '\(linearPaths.first ?? "").weight')")
     }
 }

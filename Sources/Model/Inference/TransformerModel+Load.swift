@@ -7,17 +7,19 @@ extension TransformerModel {
     /// `configuration` `nil` uses the `config.json` belonging to the checkpoint (`ModelConfiguration.discovered`),
     /// if any; `overrides` then replace single fields; the rest comes from the shapes and the family's defaults.
     public static func load(path: String, configuration: ModelConfiguration? = nil, overrides: ModelConfiguration = ModelConfiguration(),
-                            adapters: [String: LoRAPair] = [:], mode: AdapterMode = .unmerged) throws -> TransformerModel {
+                            adapters: [String: AdapterDelta] = [:], mode: AdapterMode = .unmerged) throws -> TransformerModel {
         let checkpoint = try Checkpoint.open(path: path)
         let file = try configuration ?? ModelConfiguration.discovered(for: checkpoint) ?? ModelConfiguration()
         return try load(checkpoint, configuration: file.overridden(by: overrides), adapters: adapters, mode: mode)
     }
 
-    /// Builds the model from a checkpoint's tensors, applying `adapters` (keyed by module path) as `mode` says.
+    /// Builds the model from a checkpoint's tensors, applying `adapters` as `mode` says.
     ///
-    /// Strict: every tensor of the model's state dict must be used, every adapter must find its layer.
+    /// `adapters` are keyed by base tensor name (`BoundAdapter.deltas`: `model.layers.0.self_attn.q_proj.weight`,
+    /// the state dict's prefix optional). Strict: every tensor of the model's state dict must be used,
+    /// every delta must find its tensor.
     public static func load(_ checkpoint: Checkpoint, configuration given: ModelConfiguration = ModelConfiguration(),
-                            adapters: [String: LoRAPair] = [:], mode: AdapterMode = .unmerged) throws -> TransformerModel {
+                            adapters: [String: AdapterDelta] = [:], mode: AdapterMode = .unmerged) throws -> TransformerModel {
         // A GGUF file runs under the checkpoint names whose RoPE layout it has (Export/GGUFImport.swift).
         let checkpoint = try GGUFImport.modelCheckpoint(checkpoint)
         let (architecture, prefix) = try detect(checkpoint, modelType: given.modelType)
@@ -27,17 +29,18 @@ extension TransformerModel {
         var builder = ModelBuilder(architecture: architecture, config: config, given: given, loader: loader, adapters: adapters, mode: mode)
         let naming = architecture.naming
         let embeddingName = ConfigurationResolver.embeddingName(naming, loader: loader)
-        let embedding = try loader.take(embeddingName + ".weight", shape: [config.vocabSize, config.hiddenSize])
+        let embedding = try builder.embedding(embeddingName)
         let blocks = try (0..<config.layerCount).map { try builder.block($0) }
-        let finalNorm = RMSNorm(weight: try loader.take(naming.finalNorm + ".weight", shape: [config.hiddenSize]), eps: config.normEps)
-        let head = try builder.head(embedding: embedding, embeddingName: embeddingName)
+        let finalNorm = RMSNorm(weight: try builder.tensor(naming.finalNorm + ".weight", shape: [config.hiddenSize]), eps: config.normEps)
+        let head = try builder.head(tied: embedding.tied, embeddingName: embeddingName)
         try loader.finish()
         try builder.checkAllAdaptersUsed()
         let (frequencies, scaling) = try config.ropeScaling?.inverseFrequencies(headDim: config.headDim, theta: config.ropeTheta)
             ?? (RopeScaling.defaultInverseFrequencies(headDim: config.headDim, theta: config.ropeTheta), 1)
         let rope = RotaryEmbedding(headDim: config.headDim, frequencies: frequencies, attentionScaling: scaling, style: naming.rotary)
         return TransformerModel(configuration: config, architecture: architecture, linearModulePaths: builder.linearPaths, weightDType: loader.dominantDType,
-                                isMixtureOfExperts: builder.anyMixture, embedding: embedding, blocks: blocks, finalNorm: finalNorm, head: head, rope: rope)
+                                isMixtureOfExperts: builder.anyMixture, embedding: embedding.lookup, embeddingAdapter: embedding.adapter,
+                                blocks: blocks, finalNorm: finalNorm, head: head.layer, headIsTied: head.isTied, rope: rope)
     }
 
     /// Finds the model's state dict (`StateDictLocator`: a training checkpoint's `model.`, a `module.` /

@@ -1,18 +1,20 @@
 import Foundation
 import PthReader
 
-/// How adapter pairs given to `TransformerModel.load` are applied.
+/// How adapter deltas given to `TransformerModel.load` are applied.
 public enum AdapterMode: Sendable {
-    /// Beside the weights: each adapted linear computes `W x + scale · B (A x)`.
+    /// Beside the weights, as PEFT's wrapped model runs them: each adapted linear computes
+    /// `W x + scale · B (A x)` (DoRA: rescaled per output feature), an embedding LoRA adds
+    /// `scale · Aᵀ[token] Bᵀ` to the looked-up row; `modules_to_save` tensors replace the base ones.
     case unmerged
-    /// Folded into the weights in float32: `W' = W + scale · B·A`.
+    /// Folded into the weights in float32 by `AdapterDelta.apply` (the kernel `merge` uses).
     case merged
 }
 
 /// A decoder-only transformer (MiniMind, Llama, Qwen2, Qwen3 and their MoE variants) running in float32.
 ///
 /// Built from a checkpoint's tensors with strict loading (every needed tensor present with the right
-/// shape, no tensor left unused), optionally with LoRA adapters keyed by module path.
+/// shape, no tensor left unused), optionally with adapter deltas keyed by base tensor name.
 public final class TransformerModel: @unchecked Sendable {
     public let configuration: ResolvedModelConfiguration
     /// The family the checkpoint was recognised as.
@@ -25,23 +27,30 @@ public final class TransformerModel: @unchecked Sendable {
     /// Whether any layer uses a mixture of experts.
     public let isMixtureOfExperts: Bool
 
-    let embedding: [Float]
+    private(set) var embedding: [Float]
+    /// An embedding LoRA run unmerged (`AdapterDelta.lora(_, layout: .embedding)`), added to looked-up rows.
+    private(set) var embeddingAdapter: AdapterDelta?
     let blocks: [TransformerBlock]
     let finalNorm: RMSNorm
     let head: LinearLayer
+    /// Whether the head is the embedding matrix (tied and stored once), so merging an embedding LoRA changes it too.
+    let headIsTied: Bool
     let rope: RotaryEmbedding
 
     init(configuration: ResolvedModelConfiguration, architecture: Architecture, linearModulePaths: [String], weightDType: DType,
-         isMixtureOfExperts: Bool, embedding: [Float], blocks: [TransformerBlock], finalNorm: RMSNorm, head: LinearLayer, rope: RotaryEmbedding) {
+         isMixtureOfExperts: Bool, embedding: [Float], embeddingAdapter: AdapterDelta?, blocks: [TransformerBlock], finalNorm: RMSNorm,
+         head: LinearLayer, headIsTied: Bool, rope: RotaryEmbedding) {
         self.configuration = configuration
         self.architecture = architecture
         self.linearModulePaths = linearModulePaths
         self.weightDType = weightDType
         self.isMixtureOfExperts = isMixtureOfExperts
         self.embedding = embedding
+        self.embeddingAdapter = embeddingAdapter
         self.blocks = blocks
         self.finalNorm = finalNorm
         self.head = head
+        self.headIsTied = headIsTied
         self.rope = rope
     }
 
@@ -82,6 +91,7 @@ public final class TransformerModel: @unchecked Sendable {
             }
             n = rows * dim
         }
+        if let embeddingAdapter { addEmbeddingAdapter(embeddingAdapter, tokens: tokens, into: &x) }
         for (block, layerCache) in zip(blocks, cache.layers) {
             block(&x, rows: rows, rope: rope, cache: layerCache)
         }
@@ -106,15 +116,54 @@ public final class TransformerModel: @unchecked Sendable {
         return layers
     }
 
-    /// Detaches every unmerged adapter and returns them, in `linearLayers` order (nil where none).
-    func detachAdapters() -> [LoRAPair?] {
-        linearLayers.map { $0.detachAdapter() }
+    /// The unmerged deltas of a model, detached from it (see `detachAdapters`).
+    struct DetachedAdapters {
+        /// One per `linearLayers` entry, nil where none.
+        var linear: [AdapterDelta?]
+        var embedding: AdapterDelta?
     }
 
-    /// Merges `pairs` (from `detachAdapters`) into the weights in float32.
-    func mergeAdapters(_ pairs: [LoRAPair?]) {
-        for (layer, pair) in zip(linearLayers, pairs) {
-            if let pair { layer.merge(pair) }
+    /// Detaches every unmerged low-rank delta (the model computes the base again, except for
+    /// `modules_to_save` tensors, which were put in place at load) and returns them.
+    func detachAdapters() -> DetachedAdapters {
+        defer { embeddingAdapter = nil }
+        return DetachedAdapters(linear: linearLayers.map { $0.detachAdapter() }, embedding: embeddingAdapter)
+    }
+
+    /// Merges detached deltas into the weights in float32 with `AdapterDelta.apply`, as `merge` does
+    /// (a merged embedding LoRA also changes a head tied to the embedding and stored once).
+    func mergeAdapters(_ detached: DetachedAdapters) throws {
+        for (layer, delta) in zip(linearLayers, detached.linear) {
+            if let delta { try layer.merge(delta, module: "") }
+        }
+        if let delta = detached.embedding {
+            try delta.apply(to: &embedding, module: "embedding")
+            if headIsTied { head.storage.data = embedding }
+        }
+    }
+}
+
+extension TransformerModel {
+    /// Adds PEFT's unmerged embedding LoRA to the looked-up rows: `x[t] += s · Aᵀ[token] · Bᵀ`, with
+    /// `A = lora_embedding_A [r, vocab]` and `B = lora_embedding_B [dim, r]` (`lora.Embedding.forward`).
+    func addEmbeddingAdapter(_ delta: AdapterDelta, tokens: [Int], into x: inout [Float]) {
+        guard case .lora(let pair, .embedding) = delta else { return }
+        let r = pair.rank, vocab = pair.inFeatures, dim = pair.outFeatures
+        var after = [Float](repeating: 0, count: r)
+        pair.a.data.withUnsafeBufferPointer { a in
+            pair.b.data.withUnsafeBufferPointer { b in
+                x.withUnsafeMutableBufferPointer { x in
+                    for (row, token) in tokens.enumerated() {
+                        for k in 0..<r { after[k] = a[k * vocab + token] }
+                        let out = x.baseAddress! + row * dim
+                        for d in 0..<dim {
+                            var sum: Float = 0
+                            for k in 0..<r { sum += b[d * r + k] * after[k] }
+                            out[d] += pair.scale * sum
+                        }
+                    }
+                }
+            }
         }
     }
 }

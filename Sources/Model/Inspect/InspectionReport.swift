@@ -46,6 +46,8 @@ public struct InspectionReport: Codable, Sendable, Equatable {
         public var baseTensors: Int?
         /// Elements of those base tensors (tied weights once).
         public var baseParameters: Int?
+        /// Deltas by kind (`AdapterDelta.kindName`: `lora`, `dora`, `embedding-lora`, `modules_to_save`, ...).
+        public var kinds: [String: Int]?
 
         public init(format: String, modules: Int, ranks: [Int], scales: [Float], loraParameters: Int, baseTensors: Int? = nil, baseParameters: Int? = nil) {
             self.baseTensors = baseTensors
@@ -59,7 +61,7 @@ public struct InspectionReport: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey {
             case format, modules, ranks, scales, loraParameters = "lora_parameters"
-            case baseTensors = "base_tensors", baseParameters = "base_parameters"
+            case baseTensors = "base_tensors", baseParameters = "base_parameters", kinds
         }
     }
 
@@ -193,6 +195,7 @@ public struct InspectionReport: Codable, Sendable, Equatable {
             adapter = AdapterSummary(format: lora.format.rawValue, modules: lora.entries.count,
                                      ranks: Set(lora.entries.compactMap { $0.a?.shape.first }).sorted(),
                                      scales: Set(lora.entries.map(\.scale)).sorted(), loraParameters: lora.parameterCount)
+            adapter?.kinds = lora.kindCounts
             if let split = try LoRAAdapter.splitEmbedded(checkpoint), split.adapter.format == .minimind {
                 adapter?.baseTensors = split.base.tensors.count
                 adapter?.baseParameters = try ModuleTree(tensors: split.base.tensors, prefix: prefix).parameterCount(in: split.base).0

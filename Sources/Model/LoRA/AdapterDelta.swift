@@ -25,14 +25,22 @@ public enum AdapterDelta: Sendable, Equatable {
         public var isTransposed: Bool { self != .linear }
     }
 
-    /// A short name for reports: `lora`, `dora`, `embedding-lora`, `modules_to_save`.
+    /// A short name for reports: `lora`, `dora`, `embedding-lora`, `embedding-dora`, `modules_to_save`.
     public var kindName: String {
         switch self {
-        case .lora(_, let layout): return layout == .embedding ? "embedding-lora" : "lora"
-        case .dora(_, _, let layout): return layout == .embedding ? "embedding-dora" : "dora"
-        case .replacement: return "modules_to_save"
+        case .lora(_, let layout): return Self.kindName(embedding: layout == .embedding, dora: false)
+        case .dora(_, _, let layout): return Self.kindName(embedding: layout == .embedding, dora: true)
+        case .replacement: return Self.replacementKindName
         }
     }
+
+    /// The report name of a low-rank delta (also for adapter entries not yet bound to a base, in `inspect`).
+    public static func kindName(embedding: Bool, dora: Bool) -> String {
+        (embedding ? "embedding-" : "") + (dora ? "dora" : "lora")
+    }
+
+    /// The report name of a `modules_to_save` replacement.
+    public static let replacementKindName = "modules_to_save"
 
     /// The low-rank pair, for LoRA and DoRA deltas.
     public var pair: LoRAPair? {

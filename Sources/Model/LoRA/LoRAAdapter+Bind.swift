@@ -40,39 +40,16 @@ public struct BoundAdapter: Sendable {
         self.layers = layers
     }
 
-    /// Plain Linear LoRA pairs keyed by base module path (what the unmerged forward runs).
-    public var pairs: [String: LoRAPair] {
-        var out: [String: LoRAPair] = [:]
-        for l in layers where out[l.module] == nil {
-            switch l.delta {
-            case .lora(let p, .linear): out[l.module] = p
-            case .dora(var p, let m, .linear): p.magnitude = m; out[l.module] = p
-            default: break
-            }
-        }
-        return out
-    }
-
-    /// Deltas keyed by the base tensor name.
+    /// Deltas keyed by the base tensor name: what merge, the wrapped forward (`TransformerModel.load`,
+    /// `MergeVerifier.verify`) and the writers take.
     public var deltas: [String: AdapterDelta] {
         Dictionary(layers.map { ($0.weightName, $0.delta) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// The layers the unmerged forward cannot run (embedding adapters, `modules_to_save`, Conv1D).
-    public var nonLinearLoRALayers: [BoundLoRA] {
-        layers.filter {
-            switch $0.delta {
-            case .lora(_, .linear), .dora(_, _, .linear): return false
-            default: return true
-            }
-        }
-    }
-
-    /// Throws `LoRAError.unsupported` naming the first layer the unmerged forward cannot run yet.
-    public func requirePlainLoRAForward() throws {
-        if let layer = nonLinearLoRALayers.first {
-            throw LoRAError.unsupported(path: adapterPath, feature: "\(layer.module) is a \(layer.delta.kindName) layer; the unmerged forward pass runs Linear LoRA and DoRA only")
-        }
+    /// The `modules_to_save` tensors that stand for a tied head the base stores once (as part of
+    /// the embedding): `merge` writes them as new tensors beside the embedding.
+    public var addedTensors: [BoundLoRA] {
+        layers.filter { $0.weight.name != $0.weightName }
     }
 
     /// The same adapter with every delta's scale multiplied by `factor` (throws for DoRA / replacements unless 1).
@@ -125,6 +102,10 @@ extension LoRAAdapter {
             }
         }
         for r in replacements {
+            if tree.module(at: r.module) == nil, let tied = tiedHeadReplacement(r, tree: tree) {
+                bound.append(tied)
+                continue
+            }
             guard let module = tree.module(at: r.module), let parameter = module.parameter(r.parameter) else {
                 problems.append(.noSuchModule(key: r.key))
                 continue
@@ -142,12 +123,28 @@ extension LoRAAdapter {
             throw LoRAError.mismatch(adapter: path, base: basePath, problems: problems)
         }
         let order = Dictionary(tree.allModules.enumerated().map { ($1.path, $0) }, uniquingKeysWith: { a, _ in a })
-        let sorted = bound.enumerated().sorted { (order[$0.element.module] ?? 0, $0.offset) < (order[$1.element.module] ?? 0, $1.offset) }
+        let last = tree.allModules.count
+        let sorted = bound.enumerated().sorted { (order[$0.element.module] ?? last, $0.offset) < (order[$1.element.module] ?? last, $1.offset) }
         return BoundAdapter(adapterPath: path, basePath: basePath, layers: sorted.map(\.element))
     }
 }
 
 extension LoRAAdapter {
+    /// A `modules_to_save` head (`lm_head.weight`) for a base that stores its tied head once, inside
+    /// the embedding (HF safetensors with `tie_word_embeddings`): PEFT wraps a copy of the tied head,
+    /// so the saved tensor becomes the head and the embedding keeps its values. Bound with the
+    /// embedding's entry as `weight` (same shape and dtype) and the head's own name as `weightName`.
+    func tiedHeadReplacement(_ r: Replacement, tree: ModuleTree) -> BoundLoRA? {
+        guard r.parameter == "weight", tree.head == nil, ModuleTree.headNames.contains(ModuleTree.lastComponent(r.module)),
+              !r.module.contains(".") else { return nil }
+        let embeddings = tree.allModules.compactMap { module -> TensorEntry? in
+            guard case .embedding = module.kind, let weight = module.parameter("weight"), weight.shape == r.tensor.shape else { return nil }
+            return weight
+        }
+        guard embeddings.count == 1, let embedding = embeddings.first else { return nil }
+        return BoundLoRA(module: r.module, weightName: tree.tensorName(module: r.module, parameter: "weight"), weight: embedding, delta: .replacement(r.tensor))
+    }
+
     /// Fits one A/B entry (and its DoRA magnitude) to a Linear, a Conv1D or an embedding; records problems.
     func bindLowRank(_ entry: Entry, a: Tensor, b: Tensor, module: Module, aKey: String, bKey: String, transposed: Bool,
                      problems: inout [BindingProblem]) -> BoundLoRA? {

@@ -107,6 +107,15 @@ public struct LoRAAdapter: Sendable {
         return result
     }
 
+    /// How many deltas of each kind (`AdapterDelta.kindName`) the adapter holds, before binding:
+    /// low-rank entries by their keys (DoRA magnitude, `lora_embedding_*`), and `modules_to_save` tensors.
+    public var kindCounts: [String: Int] {
+        var counts: [String: Int] = [:]
+        for e in entries { counts[AdapterDelta.kindName(embedding: e.isEmbedding, dora: e.magnitude != nil), default: 0] += 1 }
+        if !replacements.isEmpty { counts[AdapterDelta.replacementKindName] = replacements.count }
+        return counts
+    }
+
     /// Module paths in the adapter's order.
     public var modules: [String] { entries.map(\.module) }
 

@@ -34,6 +34,16 @@ extension CheckpointRewriter {
             if seenViews.insert(view).inserted { bytes += out.byteCount }
             tensors.append(out)
         }
+        for layer in adapter?.addedTensors ?? [] where layer.weightName.hasPrefix(prefix) {
+            var out = layer.weight
+            out.name = String(layer.weightName.dropFirst(prefix.count))
+            if let dtype = outputDType, out.dtype.isFloatingPoint { out.dtype = dtype }
+            let values = try layer.mergedWeight(from: source, multiplier: multiplier)
+            try Self.checkRepresentable(values, as: out.dtype, path: source.path, tensor: out.name, base: { try source.floats(of: layer.weight) })
+            merged.append(layer.weightName)
+            bytes += out.byteCount
+            tensors.append(out)
+        }
         return Plan(tensors: tensors, mergedTensors: merged, tensorBytes: bytes)
     }
 

@@ -64,15 +64,30 @@ public struct CheckpointRewriter {
             root = item.value
         }
         let prefix = selectionPrefix
+        let added = adapter?.addedTensors ?? []
+        func output(_ source: TensorEntry, named name: String) -> TensorEntry {
+            var entry = source
+            entry.name = String(name.dropFirst(prefix.count))
+            if let dtype = outputDType, entry.dtype.isFloatingPoint { entry.dtype = dtype }
+            if merged.contains(name) { entry.storageKey = "merged:" + entry.name }
+            return entry
+        }
         func rewrite(_ node: Node) -> Node {
             switch node {
-            case .tensor(var entry):
-                entry.name = String(entry.name.dropFirst(prefix.count))
-                if let dtype = outputDType, entry.dtype.isFloatingPoint { entry.dtype = dtype }
-                if merged.contains(prefix + entry.name) { entry.storageKey = "merged:" + entry.name }
-                return .tensor(entry)
+            case .tensor(let entry):
+                return .tensor(output(entry, named: entry.name))
             case .dict(let items, let ordered):
-                return .dict(items.map { DictItem(key: $0.key, value: rewrite($0.value)) }, ordered: ordered)
+                var out: [DictItem] = []
+                for item in items {
+                    out.append(DictItem(key: item.key, value: rewrite(item.value)))
+                    // A modules_to_save head of a base that stores its tied head once: a new tensor beside the embedding.
+                    guard case .tensor(let source) = item.value, case .string(let key) = item.key, source.name.hasSuffix(key) else { continue }
+                    let dictPrefix = String(source.name.dropLast(key.count))
+                    for layer in added where layer.weight.name == source.name && layer.weightName.hasPrefix(dictPrefix) && layer.weightName.hasPrefix(prefix) {
+                        out.append(DictItem(key: .string(String(layer.weightName.dropFirst(dictPrefix.count))), value: .tensor(output(source, named: layer.weightName))))
+                    }
+                }
+                return .dict(out, ordered: ordered)
             case .list(let items):
                 return .list(items.map(rewrite))
             case .tuple(let items):
@@ -105,6 +120,7 @@ public struct CheckpointRewriter {
         let start = Date()
         var byName: [String: TensorEntry] = [:]
         for t in source.tensors where byName[t.name] == nil { byName[t.name] = t }
+        for layer in adapter?.addedTensors ?? [] { byName[layer.weightName] = layer.weight }
         var layers: [String: BoundLoRA] = [:]
         for layer in adapter?.layers ?? [] { layers[layer.weightName] = layer }
         let prefix = selectionPrefix
@@ -136,7 +152,7 @@ public struct CheckpointRewriter {
             return data
         }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
-        let written = source.tensors.filter { $0.name.hasPrefix(prefix) }.count
+        let written = source.tensors.filter { $0.name.hasPrefix(prefix) }.count + (adapter?.addedTensors.filter { $0.weightName.hasPrefix(prefix) }.count ?? 0)
         return Summary(output: path, format: format.rawValue, tensors: written, mergedTensors: mergedNames,
                        outputBytes: size, seconds: Date().timeIntervalSince(start))
     }

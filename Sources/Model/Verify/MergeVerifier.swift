@@ -124,21 +124,24 @@ public enum MergeVerifier {
     ///
     /// - Parameters:
     ///   - base: the base checkpoint.
-    ///   - adapters: adapter pairs keyed by base module path (`BoundAdapter.pairs`).
+    ///   - adapters: adapter deltas keyed by base tensor name (`BoundAdapter.deltas`).
     ///   - merged: a merged checkpoint to check; `nil` merges `adapters` into `base` in memory (float32).
     ///   - tokens: the sequence to run; `nil` uses `defaultTokens`.
     ///   - configuration: hyper-parameters for every model.
     ///   - absoluteTolerance: overrides the dtype-derived tolerance.
-    public static func verify(base: Checkpoint, adapters: [String: LoRAPair], merged: Checkpoint?, tokens: [Int]?,
+    public static func verify(base: Checkpoint, adapters: [String: AdapterDelta], merged: Checkpoint?, tokens: [Int]?,
                               configuration: ModelConfiguration = ModelConfiguration(),
                               absoluteTolerance: Double? = nil) throws -> MergeVerification {
         // One model serves three roles, so the base weights are held once: wrapped (adapters
         // unmerged), then base (adapters detached), then merged in memory (adapters folded in).
+        // `modules_to_save` tensors are in place from the load on (wrapped and merged alike), so
+        // with them the base runs as a model of its own.
         let model = try TransformerModel.load(base, configuration: configuration, adapters: adapters, mode: .unmerged)
         let ids = tokens ?? defaultTokens(vocabularySize: model.configuration.vocabSize)
         let (wrapped, wrappedRoutes) = try model.logitsRecordingRouting(for: ids)
         let detached = model.detachAdapters()
-        let baseLogits = try model.logits(for: ids)
+        let replaces = adapters.values.contains { if case .replacement = $0 { return true } else { return false } }
+        let baseLogits = try (replaces ? TransformerModel.load(base, configuration: configuration) : model).logits(for: ids)
         let mergedModel: TransformerModel
         let mergedDType: DType
         var quantization: (largestStep: Float, relativeStep: Double)?
@@ -152,7 +155,7 @@ public enum MergeVerifier {
             mergedModel = try TransformerModel.load(merged, configuration: configuration)
             mergedDType = mergedModel.weightDType
         } else {
-            model.mergeAdapters(detached)
+            try model.mergeAdapters(detached)
             mergedModel = model
             mergedDType = .float32
         }
