@@ -8,7 +8,7 @@ float32: 0.78 GB as safetensors with config.json; `--small` for a seconds-long s
 runs, interleaved, `loratool extract --rank 16` with the randomized SVD, mergekit's
 `mergekit-extract-lora --max-rank 16` (when given `--mergekit BIN` or found on PATH), and
 `loratool extract --svd exact`, each under `nice -n 5` with one BLAS/torch thread, reporting wall
-time, peak RSS (getrusage of the child), the 1-minute load average before and after, and the
+time, peak RSS (GNU time's maximum resident set size), the 1-minute load average before and after, and the
 per-layer relative error ||Δ − B·A||_F / ||Δ||_F of every extracted layer (mergekit's computed here
 with torch from its adapter file, loratool's from its --json report), compared layer by layer.
 
@@ -92,19 +92,25 @@ def run_env() -> dict:
 
 
 def measure(cmd: list) -> tuple:
-    """Runs cmd under nice -n 5; returns (wall seconds, peak RSS bytes of that child, stdout, load before, load after)."""
+    """Runs cmd under nice -n 5; returns (wall seconds, peak RSS bytes, stdout, load before, load after).
+
+    The peak RSS is GNU time's (`/usr/bin/time -f %M`), not getrusage of our own child: Python starts
+    children with vfork, and exec then charges the parent's high-water RSS (this script holds the
+    generated models and torch) to the child's ru_maxrss.
+    """
     load_before = os.getloadavg()[0]
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         start = time.time()
-        proc = subprocess.Popen(["nice", "-n", "5"] + cmd, stdout=out, stderr=err, text=True, env=run_env())
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, "nice", "-n", "5"] + cmd,
+                              stdout=out, stderr=err, text=True, env=run_env())
         wall = time.time() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed: {err.read().strip()[-400:]}")
-        return wall, usage.ru_maxrss * 1024, out.read(), load_before, os.getloadavg()[0]
+        peak = int(rss.read().split()[-1]) * 1024
+        return wall, peak, out.read(), load_before, os.getloadavg()[0]
 
 
 def peft_errors(adapter: str, base: str, tuned: str) -> dict:
