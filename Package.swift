@@ -35,9 +35,10 @@ let package = Package(
         ),
         .target(name: "CFloat16"),
         .target(name: "CCleanup"),
+        .target(name: "CFileCopy"),
         .target(
             name: "PthReader",
-            dependencies: ["CLibzip", "CISAL", "CFloat16", "CCleanup"]
+            dependencies: ["CLibzip", "CISAL", "CFloat16", "CCleanup", "CFileCopy"]
         ),
         .target(
             name: "Model",

@@ -4,6 +4,8 @@ import Foundation
 protocol ByteSource: AnyObject, Sendable {
     /// Fills `buffer` with the bytes at `offset`; throws when fewer are present.
     func read(offset: Int, into buffer: UnsafeMutableRawBufferPointer, context: String) throws
+    /// A verified span of these bytes for a kernel copy, or nil (see `Checkpoint.span(of:withCRC:)`).
+    func span(offset: Int, count: Int, withCRC: Bool, context: String) throws -> FileSpan?
 }
 
 /// Where one storage's bytes are: a source, a byte offset inside it, and a length.
@@ -42,6 +44,28 @@ final class FileSource: ByteSource, @unchecked Sendable {
             if n == 0 { throw PthReaderError.malformed(path: path, entry: context, reason: "file ends early") }
             done += n
         }
+    }
+
+    /// The range itself, bounds-checked; with `withCRC`, its CRC-32 read from the file.
+    func span(offset: Int, count: Int, withCRC: Bool, context: String) throws -> FileSpan? {
+        guard offset >= 0, count <= size, offset <= size - count else {
+            throw PthReaderError.malformed(path: path, entry: context, reason: "needs bytes \(offset)..<\(offset + count) but the file has \(size)")
+        }
+        var crc: UInt32?
+        if withCRC {
+            let piece = 256 << 10
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.min(count, piece), alignment: 64)
+            defer { scratch.deallocate() }
+            var sum: UInt32 = 0, done = 0
+            while done < count {
+                let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[..<Swift.min(scratch.count, count - done)])
+                try read(offset: offset + done, into: chunk, context: context)
+                sum = CRC32.update(sum, UnsafeRawBufferPointer(chunk))
+                done += chunk.count
+            }
+            crc = sum
+        }
+        return FileSpan(owner: self, descriptor: fd, path: path, offset: offset, count: count, crc: crc)
     }
 
     /// Reads `count` bytes at `offset` into a new array.

@@ -118,7 +118,7 @@ public final class Checkpoint: @unchecked Sendable {
     }
 
     /// Checks that a tensor's view lies inside its storage, with overflow-safe arithmetic.
-    private func validate(_ t: TensorEntry) throws {
+    func validate(_ t: TensorEntry) throws {
         guard let storage = storages[t.storageKey] else {
             throw PthReaderError.malformed(path: path, entry: t.name, reason: "tensor refers to storage '\(t.storageKey)', which the file does not contain")
         }

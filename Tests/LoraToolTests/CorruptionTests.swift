@@ -33,7 +33,9 @@ import TestSupport
         throw CocoaError(.fileReadCorruptFile)
     }
 
-    @Test(arguments: ["0", "7", "12"])
+    /// Records 0 (the tied embedding and head), 7 and 12 are written unchanged by the merge, so
+    /// they take the kernel-copy path (`copy_file_range` after the CRC check); record 1 (`wq`) is merged.
+    @Test(arguments: ["0", "1", "7", "12"])
     func everyCommandRefusesAFlippedByte(key: String) throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

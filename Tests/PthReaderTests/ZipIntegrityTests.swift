@@ -115,7 +115,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let source = try Checkpoint.open(path: Self.base)
         let path = dir.appendingPathComponent("z64.pth").path
-        try TorchZipWriter.write(root: source.root, to: path, progress: nil, zip64Threshold: 4096) { try source.bytes(of: $0) }
+        try TorchZipWriter.write(root: source.root, to: path, progress: nil, zip64Threshold: 4096) { .bytes(try source.bytes(of: $0)) }
         let copy = try Checkpoint.open(path: path)
         for tensor in source.tensors {
             #expect(try copy.bytes(of: try #require(copy.tensor(named: tensor.name))) == source.bytes(of: tensor))

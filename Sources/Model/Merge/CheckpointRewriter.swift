@@ -127,8 +127,9 @@ public struct CheckpointRewriter {
         let tree = try outputTree()
         try ResourceLimits.checkDiskSpace(forWriting: tree, to: path)
         let order = try CheckpointWriter.provisionOrder(root: tree, path: path, format: format)
-        let stage = Stages(source: source, byName: byName, layers: layers, multiplier: multiplier, prefix: prefix)
-        var pipeline: MergePipeline?
+        let stage = Stages(source: source, byName: byName, layers: layers, multiplier: multiplier, prefix: prefix,
+                           outputNeedsCRC: format == .torchZip)
+        var pipeline: MergePipeline<TensorData>?
         if pipelined ?? (ProcessInfo.processInfo.activeProcessorCount >= 2), order.count > 1 {
             let merger = FusedMerge()
             let p = MergePipeline(count: order.count,
@@ -141,7 +142,7 @@ public struct CheckpointRewriter {
         let merger = FusedMerge()
         var mergedNames: [String] = []
         var next = 0
-        try CheckpointWriter.write(root: tree, to: path, format: format, progress: progress) { out in
+        try CheckpointWriter.write(root: tree, to: path, format: format, progress: progress, provideData: { out in
             guard next < order.count, order[next] == out else {
                 throw MergeError.internalInconsistency("the writer asked for \(out.name) out of the planned order")
             }
@@ -150,7 +151,7 @@ public struct CheckpointRewriter {
             if layers[prefix + out.name] != nil { mergedNames.append(prefix + out.name) }
             bytes?(data.count)
             return data
-        }
+        })
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
         let written = source.tensors.filter { $0.name.hasPrefix(prefix) }.count + (adapter?.addedTensors.filter { $0.weightName.hasPrefix(prefix) }.count ?? 0)
         return Summary(output: path, format: format.rawValue, tensors: written, mergedTensors: mergedNames,
@@ -164,6 +165,8 @@ public struct CheckpointRewriter {
         let layers: [String: BoundLoRA]
         let multiplier: Float
         let prefix: String
+        /// Whether a copied span must carry its CRC-32 (a torch zip output stores it).
+        let outputNeedsCRC: Bool
 
         private func original(of out: TensorEntry) throws -> TensorEntry {
             guard let original = byName[prefix + out.name] else {
@@ -172,13 +175,25 @@ public struct CheckpointRewriter {
             return original
         }
 
-        /// The source tensor's bytes (read and CRC-checked).
-        func read(_ out: TensorEntry) throws -> [UInt8] {
-            try source.bytes(of: try original(of: out))
+        /// The source tensor's bytes, read and CRC-checked; a tensor written unchanged comes as a
+        /// verified span of the input file instead when it can (`Checkpoint.span(of:withCRC:)`),
+        /// which the writer copies in the kernel, never through this process's memory.
+        func read(_ out: TensorEntry) throws -> TensorData {
+            let original = try original(of: out)
+            if layers[prefix + out.name] == nil, out.dtype == original.dtype,
+               let span = try source.span(of: original, withCRC: outputNeedsCRC) {
+                return .span(span)
+            }
+            return .bytes(try source.bytes(of: original))
         }
 
-        /// The output bytes: merged, re-encoded into another dtype, or unchanged.
-        func transform(_ out: TensorEntry, _ raw: [UInt8], merger: FusedMerge) throws -> [UInt8] {
+        /// The output: merged, re-encoded into another dtype, or unchanged (a span passes through).
+        func transform(_ out: TensorEntry, _ data: TensorData, merger: FusedMerge) throws -> TensorData {
+            guard case .bytes(let raw) = data else { return data }
+            return .bytes(try transform(out, raw, merger: merger))
+        }
+
+        private func transform(_ out: TensorEntry, _ raw: [UInt8], merger: FusedMerge) throws -> [UInt8] {
             let original = try original(of: out)
             if let layer = layers[prefix + out.name] {
                 let delta = try layer.delta.scaled(by: multiplier, module: layer.module)

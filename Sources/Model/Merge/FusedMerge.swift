@@ -8,7 +8,7 @@ import PthReader
 /// A block is at most 64 Ki floats (256 KiB, half of a Zen 3 core's L2), so the decoded values,
 /// the sgemm's output and the check all stay in cache; the old path made four passes over a whole
 /// float32 copy of the tensor. The block buffer is allocated once and reused for every tensor.
-/// When the output dtype has the input's width, the result is written back over the input bytes.
+/// The result goes into a new array, written block by block.
 final class FusedMerge: @unchecked Sendable {
     // @unchecked Sendable: handed to the merge thread once and used by that one thread only
     // (the calling thread uses its own instance); its scratch buffer is never shared.
@@ -23,7 +23,7 @@ final class FusedMerge: @unchecked Sendable {
     deinit { scratch.deallocate() }
 
     /// `W + scale · B·A` for the base weight's contiguous bytes `raw` (dtype `dtype`), rounded once
-    /// into `output`'s dtype; `raw` is reused for the result when the widths match.
+    /// into `output`'s dtype.
     ///
     /// Throws `MergeError.notRepresentable` for the first value that is NaN, infinite or beyond
     /// the output dtype's range where the base value was finite (as PEFT's `safe_merge`, plus
@@ -45,10 +45,11 @@ final class FusedMerge: @unchecked Sendable {
         let rowsPerBlock = Swift.max(1, scratch.count / width)
         let limit = FusedMerge.limit(for: output.dtype)
         let outSize = output.dtype.itemSize
-        var result = raw
-        if outSize != dtype.itemSize { result = [UInt8](repeating: 0, count: count * outSize) }
-        try raw.withUnsafeBytes { input in
-            try result.withUnsafeMutableBytes { out in
+        // A new array, filled block by block: writing over `raw` would copy it first anyway (the
+        // caller still holds it, so it is not uniquely referenced), and zero-filling is wasted work.
+        return try [UInt8](unsafeUninitializedCapacity: count * outSize) { buffer, initialized in
+            let out = UnsafeMutableRawBufferPointer(buffer)
+            try raw.withUnsafeBytes { input in
                 var row = 0
                 while row < rows {
                     let n = Swift.min(rowsPerBlock, rows - row)
@@ -70,8 +71,8 @@ final class FusedMerge: @unchecked Sendable {
                     row += n
                 }
             }
+            initialized = count * outSize
         }
-        return result
     }
 
     /// Magnitudes at or above this cannot be stored in `dtype` (float16 rounds them to infinity).

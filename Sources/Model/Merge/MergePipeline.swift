@@ -1,6 +1,6 @@
 import Foundation
 
-/// Reads and transforms a fixed sequence of tensors on two background threads, ahead of the
+/// Reads and transforms a fixed sequence of tensors (items: their bytes, or verified file spans) on two background threads, ahead of the
 /// consumer (the writer, on the calling thread), so that reading, merging and writing overlap.
 ///
 /// Memory is bounded by a budget of `depth` tensors alive at once (default 3: one being read, one
@@ -9,23 +9,23 @@ import Foundation
 /// then), and the last one at `stop()`. Items are handed over in order through two maps guarded by
 /// one condition variable. An error in a stage is delivered to the consumer at that item; `stop()`
 /// cancels whatever is still running and waits for both threads, so no work outlives the write.
-final class MergePipeline: @unchecked Sendable {
+final class MergePipeline<Item: Sendable>: @unchecked Sendable {
     // @unchecked Sendable: every mutable property is read and written only while holding
     // `condition`; the closures are @Sendable and run on the two stage threads.
     private let condition = NSCondition()
-    private var readItems: [Int: Result<[UInt8], Error>] = [:]
-    private var readyItems: [Int: Result<[UInt8], Error>] = [:]
+    private var readItems: [Int: Result<Item, Error>] = [:]
+    private var readyItems: [Int: Result<Item, Error>] = [:]
     private var tokens: Int
     private var cancelled = false
     private var running = 0
     private var taken = 0
     private let count: Int
-    private let read: @Sendable (Int) throws -> [UInt8]
-    private let transform: @Sendable (Int, [UInt8]) throws -> [UInt8]
+    private let read: @Sendable (Int) throws -> Item
+    private let transform: @Sendable (Int, Item) throws -> Item
 
     init(count: Int, depth: Int = 3,
-         read: @escaping @Sendable (Int) throws -> [UInt8],
-         transform: @escaping @Sendable (Int, [UInt8]) throws -> [UInt8]) {
+         read: @escaping @Sendable (Int) throws -> Item,
+         transform: @escaping @Sendable (Int, Item) throws -> Item) {
         self.count = count
         self.tokens = Swift.max(1, depth)
         self.read = read
@@ -46,7 +46,7 @@ final class MergePipeline: @unchecked Sendable {
     }
 
     /// The result for item `index` (asked in order 0, 1, 2, …), waiting for it if need be.
-    func take(_ index: Int) throws -> [UInt8] {
+    func take(_ index: Int) throws -> Item {
         condition.lock()
         defer { condition.unlock() }
         precondition(index == taken, "pipeline items must be taken in order")

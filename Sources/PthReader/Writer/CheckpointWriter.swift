@@ -27,11 +27,20 @@ public enum CheckpointWriter {
     public static func write(root: Node, to path: String, format: OutputFormat,
                              progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
                              provide: (TensorEntry) throws -> [UInt8]) throws {
+        try write(root: root, to: path, format: format, progress: progress, provideData: { .bytes(try provide($0)) })
+    }
+
+    /// Writes `root` like `write(root:to:format:progress:provide:)`, with each tensor's bytes in
+    /// memory or as a verified span of an input file (`Checkpoint.span(of:withCRC:)`), which is
+    /// copied in the kernel; a torch zip output takes the span's CRC-32 (it must carry one).
+    package static func write(root: Node, to path: String, format: OutputFormat,
+                              progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
+                              provideData: (TensorEntry) throws -> TensorData) throws {
         switch format {
         case .torchZip:
-            try TorchZipWriter.write(root: root, to: path, progress: progress, provide: provide)
+            try TorchZipWriter.write(root: root, to: path, progress: progress, provide: provideData)
         case .safetensors:
-            try SafetensorsWriter.write(root: root, to: path, progress: progress, provide: provide)
+            try SafetensorsWriter.write(root: root, to: path, progress: progress, provide: provideData)
         }
     }
 
@@ -81,8 +90,8 @@ public enum CheckpointWriter {
     }
 
     /// Calls the provider and checks the byte count.
-    static func bytes(of entry: TensorEntry, name: String, path: String,
-                      provide: (TensorEntry) throws -> [UInt8]) throws -> [UInt8] {
+    static func data(of entry: TensorEntry, name: String, path: String,
+                     provide: (TensorEntry) throws -> TensorData) throws -> TensorData {
         let bytes = try provide(entry)
         guard bytes.count == entry.byteCount else {
             throw CheckpointWriterError.wrongByteCount(path: path, tensor: name, expected: entry.byteCount, got: bytes.count)

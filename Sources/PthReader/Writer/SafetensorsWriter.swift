@@ -2,7 +2,8 @@ import Foundation
 
 /// Writes the safetensors format: an 8-byte little-endian header length, a JSON header padded
 /// with spaces to a multiple of 8 bytes, then every tensor's bytes back to back, written through
-/// `ChunkedOutput` (512 KiB writes into the atomic temporary file).
+/// `ChunkedOutput` (512 KiB writes into the atomic temporary file; a verified `FileSpan` of an
+/// input file is copied in the kernel).
 ///
 /// Like the `safetensors` library, tensors are laid out by decreasing element size, then by name,
 /// so every tensor's data is aligned to its element size; header keys are sorted. Non-tensor
@@ -46,7 +47,7 @@ enum SafetensorsWriter {
     }
 
     static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?,
-                      provide: (TensorEntry) throws -> [UInt8]) throws {
+                      provide: (TensorEntry) throws -> TensorData) throws {
         let (items, metadata) = try plan(root: root, path: path)
 
         var header: [String: Any] = ["__metadata__": metadata]
@@ -68,8 +69,10 @@ enum SafetensorsWriter {
         try withUnsafeBytes(of: UInt64(json.count).littleEndian) { try output.write($0) }
         try json.withUnsafeBytes { try output.write($0) }
         for (i, item) in items.enumerated() {
-            let bytes = try CheckpointWriter.bytes(of: item.entry, name: item.name, path: path, provide: provide)
-            try bytes.withUnsafeBytes { try output.write($0) }
+            switch try CheckpointWriter.data(of: item.entry, name: item.name, path: path, provide: provide) {
+            case .bytes(let bytes): try bytes.withUnsafeBytes { try output.write($0) }
+            case .span(let span): try output.copy(span)
+            }
             progress?(i + 1, items.count)
         }
         try output.commit()

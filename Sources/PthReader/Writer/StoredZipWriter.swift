@@ -28,8 +28,48 @@ final class StoredZipWriter {
     }
 
     /// Adds a record of exactly `size` bytes, which `body` produces by calling its argument
-    /// (any number of times, any piece sizes).
+    /// (any number of times, any piece sizes); their CRC-32 is computed as they pass.
     func add(name: String, size: Int, body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let record = try begin(name: name, size: size)
+        var crc: UInt32 = 0
+        var written = 0
+        try body { piece in
+            guard piece.count <= size - written else {
+                throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "more bytes than the \(size) announced")
+            }
+            crc = CRC32.update(crc, piece)
+            written += piece.count
+            try out.write(piece)
+        }
+        guard written == size else {
+            throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "\(written) bytes written of the \(size) announced")
+        }
+        try end(record, crc: crc)
+    }
+
+    /// Adds a record whose bytes are copied from an input file in the kernel (`ChunkedOutput.copy`),
+    /// with the span's CRC-32 (a verified input record's own), so they are neither read nor hashed again.
+    func add(name: String, span: FileSpan) throws {
+        guard let crc = span.crc else {
+            throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "a file span without its CRC-32 cannot be stored in a zip record")
+        }
+        let record = try begin(name: name, size: span.count)
+        try out.copy(span)
+        try end(record, crc: crc)
+    }
+
+    /// What `end` needs of a record `begin` started.
+    private struct OpenRecord {
+        let nameBytes: [UInt8]
+        let size: Int
+        let headerOffset: Int
+        let flags: UInt16
+        /// Whether the size, or the header offset, needs a ZIP64 field.
+        let big: Bool, far: Bool
+    }
+
+    /// Writes a record's local header (with the alignment padding) and returns what `end` needs.
+    private func begin(name: String, size: Int) throws -> OpenRecord {
         let nameBytes = Array(name.utf8)
         guard nameBytes.count <= 0xFFFF else {
             throw CheckpointWriterError.unsupportedValue(path: path, reason: "zip record name of \(nameBytes.count) bytes is too long")
@@ -65,20 +105,12 @@ final class StoredZipWriter {
         Self.put16(&header, UInt16(padding))
         header += [UInt8](repeating: 0x5A, count: padding)
         try out.write(header)
+        return OpenRecord(nameBytes: nameBytes, size: size, headerOffset: headerOffset, flags: flags, big: big, far: far)
+    }
 
-        var crc: UInt32 = 0
-        var written = 0
-        try body { piece in
-            guard piece.count <= size - written else {
-                throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "more bytes than the \(size) announced")
-            }
-            crc = CRC32.update(crc, piece)
-            written += piece.count
-            try out.write(piece)
-        }
-        guard written == size else {
-            throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "\(written) bytes written of the \(size) announced")
-        }
+    /// Writes the data descriptor after a record's bytes and adds its central directory entry.
+    private func end(_ r: OpenRecord, crc: UInt32) throws {
+        let size = r.size, headerOffset = r.headerOffset, big = r.big, far = r.far
         if size > 0 {
             var descriptor: [UInt8] = []
             Self.put32(&descriptor, 0x0807_4B50)
@@ -101,20 +133,20 @@ final class StoredZipWriter {
         Self.put32(&central, 0x0201_4B50)
         Self.put16(&central, 0)                     // version made by
         Self.put16(&central, 0)                     // version needed
-        Self.put16(&central, flags)
+        Self.put16(&central, r.flags)
         Self.put16(&central, 0)                     // method
         Self.put32(&central, 0)                     // DOS time and date
         Self.put32(&central, crc)
         Self.put32(&central, UInt32(Swift.min(size, 0xFFFF_FFFF)))
         Self.put32(&central, UInt32(Swift.min(size, 0xFFFF_FFFF)))
-        Self.put16(&central, UInt16(nameBytes.count))
+        Self.put16(&central, UInt16(r.nameBytes.count))
         Self.put16(&central, UInt16(centralExtra.count))
         Self.put16(&central, 0)                     // comment
         Self.put16(&central, 0)                     // disk
         Self.put16(&central, 0)                     // internal attributes
         Self.put32(&central, 0)                     // external attributes
         Self.put32(&central, UInt32(Swift.min(headerOffset, 0xFFFF_FFFF)))
-        central += nameBytes
+        central += r.nameBytes
         central += centralExtra
         count += 1
     }

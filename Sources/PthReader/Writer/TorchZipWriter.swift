@@ -7,7 +7,8 @@ import Foundation
 /// `data/<key>` (one per storage), `version` (`3`), `.data/serialization_id`. All entries are
 /// STORED; every entry's data starts at a multiple of 64 bytes in the file, padded with a
 /// local-header extra field (id `FB`) as torch does. Bytes go straight into the atomic temporary
-/// file in 512 KiB writes (`ChunkedOutput`); nothing else is created on disk.
+/// file in 512 KiB writes (`ChunkedOutput`), or, for a tensor given as a verified `FileSpan`, are
+/// copied from the input file in the kernel with the span's CRC-32; nothing else is created on disk.
 enum TorchZipWriter {
     /// Alignment torch uses for record data (`.storage_alignment`).
     static let alignment = 64
@@ -41,7 +42,7 @@ enum TorchZipWriter {
     }
 
     static func write(root: Node, to path: String, progress: ((Int, Int) -> Void)?, zip64Threshold: Int = 0xFFFF_FFFF,
-                      provide: (TensorEntry) throws -> [UInt8]) throws {
+                      provide: (TensorEntry) throws -> TensorData) throws {
         let (storages, leafStorage) = try plan(root: root, path: path)
         var nextLeaf = 0
         let pickle = try PickleWriter.pickle(root, path: path) { entry in
@@ -64,8 +65,11 @@ enum TorchZipWriter {
         try record(".storage_alignment", String(alignment))
         try record("byteorder", "little")
         for (done, storage) in storages.enumerated() {
-            let bytes = try CheckpointWriter.bytes(of: storage.entry, name: storage.name, path: path, provide: provide)
-            try zip.add(name: "\(stem)/data/\(storage.key)", bytes: bytes)
+            let name = "\(stem)/data/\(storage.key)"
+            switch try CheckpointWriter.data(of: storage.entry, name: storage.name, path: path, provide: provide) {
+            case .bytes(let bytes): try zip.add(name: name, bytes: bytes)
+            case .span(let span): try zip.add(name: name, span: span)
+            }
             progress?(done + 1, storages.count)
         }
         try record("version", "3\n")
