@@ -6,7 +6,8 @@ import Foundation
 /// and unregister it once renamed into place or discarded. `removeOnInterrupt()` (called once by
 /// the command line) turns SIGINT, SIGTERM and SIGHUP into: remove every registered path, then exit
 /// with 128 + the signal, so an interrupted write leaves nothing behind — neither at the target
-/// nor as a hidden temporary. (SIGKILL cannot be caught: then a hidden `.…tmp-…` may remain.)
+/// nor as a hidden temporary. (SIGKILL cannot be caught: a hidden `.…tmp-…` then remains until the
+/// next write to the same target removes it, see `TemporaryName`.)
 package enum TemporaryOutputs {
     private static let lock = NSLock()
     /// Registered paths (true: a directory). Guarded by `lock`: every access takes it.
@@ -50,6 +51,21 @@ package enum TemporaryOutputs {
         for (path, directory) in current {
             if directory { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
         }
+        // A writer may have been creating a file inside a temporary directory while it was being
+        // removed (it checked `isInterrupted` just before the flag was set): remove what remains once
+        // more, after that file creation has had time to finish. No new temporary starts once the flag is set.
+        let directories = current.filter(\.value).map(\.key)
+        for _ in 0..<20 {
+            let left = directories.filter { FileManager.default.fileExists(atPath: $0) }
+            if left.isEmpty { break }
+            usleep(5_000)
+            for path in left { try? FileManager.default.removeItem(atPath: path) }
+        }
+    }
+
+    /// Throws when a handled signal arrived: no new temporary output starts while the handler removes them.
+    package static func checkNotInterrupted(_ target: String) throws {
+        if isInterrupted { throw CheckpointWriterError.io(path: target, operation: "start writing", reason: "interrupted") }
     }
 
     /// Installs the handlers (idempotent).
