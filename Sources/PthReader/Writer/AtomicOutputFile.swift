@@ -49,6 +49,7 @@ package final class AtomicOutputFile {
 
     /// Creates the temporary file (mode 0666 less the umask) and returns its descriptor.
     package func openForWriting() throws -> Int32 {
+        try TemporaryOutputs.checkNotInterrupted(target)
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw error("create a temporary file '\(temporaryPath)'") }
         descriptor = fd

@@ -45,21 +45,27 @@ package enum TemporaryOutputs {
     /// Removes every registered temporary path (the signal handlers' work).
     package static func removeAll() {
         lock.lock()
-        let current = paths
+        var current = paths
         paths = [:]
         lock.unlock()
         for (path, directory) in current {
             if directory { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
         }
-        // A writer may have been creating a file inside a temporary directory while it was being
-        // removed (it checked `isInterrupted` just before the flag was set): remove what remains once
-        // more, after that file creation has had time to finish. No new temporary starts once the flag is set.
-        let directories = current.filter(\.value).map(\.key)
+        // A writer may have been creating one of these (a temporary directory between its
+        // registration and `mkdir`, a file between registration and `open`, a file inside a directory
+        // being removed) when the signal came: remove what exists once more after that has had time to
+        // finish, until nothing remains. No new temporary starts once the flag is set.
         for _ in 0..<20 {
-            let left = directories.filter { FileManager.default.fileExists(atPath: $0) }
-            if left.isEmpty { break }
             usleep(5_000)
-            for path in left { try? FileManager.default.removeItem(atPath: path) }
+            lock.lock()
+            current.merge(paths) { old, _ in old }  // registered while removing (checked the flag just before it was set)
+            paths = [:]
+            lock.unlock()
+            let left = current.filter { FileManager.default.fileExists(atPath: $0.key) }
+            if left.isEmpty { break }
+            for (path, directory) in left {
+                if directory { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
+            }
         }
     }
 
