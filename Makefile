@@ -53,7 +53,7 @@ test: deps
 	LORATOOL_PYTHON=$(VENV_PYTHON) $(SWIFT) test --skip-build
 	$(VENV_PYTHON) scripts/interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
 	$(VENV_PYTHON) scripts/export_interop.py "$$($(SWIFT) build --show-bin-path)/loratool"
-	$(VENV_PYTHON) scripts/llama_cpp_check.py "$$($(SWIFT) build --show-bin-path)/loratool"
+	$(VENV_PYTHON) scripts/llama_cpp_check.py --no-build "$$($(SWIFT) build --show-bin-path)/loratool"
 	scripts/check_install.sh
 
 # The installed static binary, copied alone, runs with the toolchain's libraries hidden (needs root for unshare).

@@ -26,10 +26,8 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import traceback
 import warnings
 
 import numpy as np
@@ -38,6 +36,8 @@ import torch
 warnings.filterwarnings("ignore")
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from check_harness import CheckFailed, Runner  # noqa: E402
 
 SAMPLE_TEXTS = [
     "Hello, world! 你好，世界。",
@@ -59,6 +59,8 @@ FAMILIES = [
     ("qwen2", "local:hf_models/qwen2", "local:hf_models/qwen2_peft", "local:hf_models/qwen2_peft"),
 ]
 NO_TOKENIZER = {"qwen2"}
+# Rotary scaling written by transformers (no adapter, no tokenizer): name, model directory under Tests/Fixtures.
+ROPE_FIXTURES = [("llama3-rope", "hf_models/llama3"), ("qwen2-yarn", "hf_models/qwen2_yarn")]
 
 
 def fx(shared: str, rel: str) -> str:
@@ -76,43 +78,6 @@ def tokens_file(shared: str, family) -> str:
 
 def tokenizer_args(shared: str, family) -> list:
     return [] if family[0] in NO_TOKENIZER else ["--tokenizer", shared]
-
-
-class CheckFailed(Exception):
-    pass
-
-
-class Runner:
-    def __init__(self, loratool: str, workdir: str):
-        self.loratool = loratool
-        self.workdir = workdir
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, fn) -> bool:
-        try:
-            detail = fn()
-        except CheckFailed as e:
-            self.failed += 1
-            print(f"FAIL {name}: {e}", flush=True)
-            return False
-        except Exception as e:
-            self.failed += 1
-            last = traceback.format_exception_only(type(e), e)[-1].strip()
-            print(f"FAIL {name}: {last}", flush=True)
-            return False
-        self.passed += 1
-        print(f"PASS {name}" + (f" ({detail})" if detail else ""), flush=True)
-        return True
-
-    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([self.loratool, *args], cwd=self.workdir, capture_output=True, text=True, timeout=600)
-        if ok and proc.returncode != 0:
-            raise CheckFailed(f"loratool {' '.join(args[:1])} exited {proc.returncode}: {proc.stderr.strip()[-400:]}")
-        return proc
-
-    def out(self, name: str) -> str:
-        return os.path.join(self.workdir, name)
 
 
 def our_logits(r: Runner, model: str, tokens: str, name: str) -> np.ndarray:
@@ -390,6 +355,105 @@ def gguf_checks(r: Runner, shared: str, family, gtype: str) -> None:
         r.check(f"{label}: verify against the unmerged base fails", verify_base_fails)
 
 
+def llama3_rope_factors(rope: dict, head_dim: int) -> np.ndarray:
+    """llama.cpp's `rope_freqs` for llama3 scaling, computed as its converter computes them (in torch float32)."""
+    import math
+    base = rope["rope_theta"]
+    freqs = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    factor, low, high = rope["factor"], rope["low_freq_factor"], rope["high_freq_factor"]
+    old = rope["original_max_position_embeddings"]
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / high:
+            out.append(1)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    return torch.tensor(out, dtype=torch.float32).numpy()
+
+
+def rope_scaling_checks(r: Runner) -> None:
+    """Models with rotary scaling (transformers' llama3 and yarn): the HF directory keeps it (transformers'
+    logits equal the source's), the GGUF carries it as llama.cpp reads it (rope_freqs / rope.scaling.*)."""
+    import gguf
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    for name, rel in ROPE_FIXTURES:
+        src = os.path.join(ROOT, "Tests/Fixtures", rel)
+        tokens = os.path.join(src, "tokens.npy")
+        source_logits = np.load(os.path.join(src, "logits.npy"))
+        source_logits = source_logits.reshape(-1, source_logits.shape[-1])
+        source_rope = AutoConfig.from_pretrained(src).rope_parameters
+        out = r.out(f"{name}-hf")
+
+        def hf(src=src, out=out, tokens=tokens, source_logits=source_logits, source_rope=source_rope):
+            r.run("convert", src, "-o", out, "--format", "hf", "--dtype", "float32")
+            model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)  # no trust_remote_code
+            if model.config.rope_parameters != source_rope:
+                raise CheckFailed(f"rope_parameters {model.config.rope_parameters} != the source's {source_rope}")
+            ids = torch.from_numpy(np.load(tokens)).long().reshape(1, -1)
+            with torch.no_grad():
+                theirs = model(ids).logits[0].float().numpy()
+            d_source = float(np.abs(theirs - source_logits).max())
+            ours = our_logits(r, out, tokens, os.path.basename(out) + "-ours")
+            d_ours = float(np.abs(theirs - ours).max())
+            # The same weights with plain RoPE: how far the check would see a dropped scaling.
+            plain = AutoConfig.from_pretrained(out)
+            plain.rope_parameters = {"rope_type": "default", "rope_theta": source_rope["rope_theta"]}
+            unscaled = AutoModelForCausalLM.from_pretrained(out, config=plain, dtype=torch.float32)
+            with torch.no_grad():
+                d_plain = float(np.abs(unscaled(ids).logits[0].float().numpy() - source_logits).max())
+            if d_source > 1e-4 or d_ours > 1e-4:
+                raise CheckFailed(f"transformers on the export vs the source's logits {d_source:.3g}, vs loratool {d_ours:.3g} (> 1e-4)")
+            return (f"{source_rope['rope_type']} kept, vs source {d_source:.2g}, vs loratool {d_ours:.2g} "
+                    f"(plain RoPE would be off by {d_plain:.2g})")
+
+        r.check(f"hf {name}: transformers runs the scaling, logits", hf)
+
+        for gtype in ("f32", "f16"):
+            gout = r.out(f"{name}-{gtype}.gguf")
+
+            def read(src=src, gout=gout, gtype=gtype, source_rope=source_rope, tokens=tokens, source_logits=source_logits):
+                r.run("convert", src, "-o", gout, "--dtype", gtype)
+                reader = gguf.GGUFReader(gout)
+                arch = str(bytes(reader.fields["general.architecture"].parts[-1]), "utf-8")
+                tensors = {t.name: t for t in reader.tensors}
+                if source_rope["rope_type"] == "llama3":
+                    config = json.load(open(os.path.join(src, "config.json")))
+                    want = llama3_rope_factors(source_rope, config["head_dim"])
+                    t = tensors.get("rope_freqs.weight")
+                    if t is None or t.tensor_type != gguf.GGMLQuantizationType.F32:
+                        raise CheckFailed(f"no f32 rope_freqs.weight: {sorted(tensors)[:4]}")
+                    got = np.asarray(t.data, dtype=np.float32)
+                    if not np.array_equal(got, want):
+                        raise CheckFailed(f"rope_freqs {got} != llama.cpp's converter's {want}")
+                    if f"{arch}.rope.scaling.type" in reader.fields:
+                        raise CheckFailed("llama3 scaling must not set rope.scaling.type (llama.cpp reads rope_freqs)")
+                    back = r.run("logits", gout, "--tokens", tokens, "-o", r.out("never.npy"), ok=False)
+                    if back.returncode != 2 or "rope_freqs" not in back.stderr:
+                        raise CheckFailed(f"loratool logits of the llama3 GGUF: exit {back.returncode}, want a refusal naming rope_freqs")
+                    return f"rope_freqs = the converter's factors {np.round(got, 3).tolist()}; loratool refuses to read it back by name"
+                fields = reader.fields
+                kind = str(bytes(fields[f"{arch}.rope.scaling.type"].parts[-1]), "utf-8")
+                factor = float(fields[f"{arch}.rope.scaling.factor"].parts[-1][0])
+                original = int(fields[f"{arch}.rope.scaling.original_context_length"].parts[-1][0])
+                if (kind, factor, original) != ("yarn", source_rope["factor"], source_rope["original_max_position_embeddings"]):
+                    raise CheckFailed(f"rope.scaling = {kind}, {factor}, {original}")
+                if "rope_freqs.weight" in tensors:
+                    raise CheckFailed("yarn must not write rope_freqs")
+                back = our_logits(r, gout, tokens, os.path.basename(gout) + "-ours")
+                d_back = float(np.abs(back - source_logits).max())
+                limit = 1e-4 if gtype == "f32" else 4 * 2 ** -10 * max(1.0, float(np.abs(source_logits).max()))
+                if d_back > limit:
+                    raise CheckFailed(f"loratool running the GGUF vs transformers on the source: {d_back:.3g} > {limit:.3g}")
+                return f"rope.scaling.type yarn, factor {factor:g}, original_context_length {original}; loratool runs it back: {d_back:.2g}"
+
+            r.check(f"gguf {name} {gtype}: the gguf package reads the scaling as llama.cpp's converter writes it", read)
+
+
 def gguf_written_by_gguf_package(r: Runner) -> None:
     """Our reader reads a file the gguf package's own writer made: metadata and f32/f16/bf16/q8_0 tensors."""
     import gguf
@@ -485,7 +549,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--hf-only", action="store_true", help="only the Hugging Face directory checks")
     parser.add_argument("--gguf-only", action="store_true", help="only the GGUF checks")
-    parser.add_argument("--family", help="only this family (e.g. qwen2)")
+    parser.add_argument("--family", help="only this family (e.g. qwen2); 'rope' for the rotary-scaling fixtures only")
     args = parser.parse_args()
     if not os.path.isdir(args.shared):
         print(f"SKIP export interop: no shared fixtures at {args.shared}")
@@ -508,9 +572,11 @@ def main() -> int:
             if not args.hf_only:
                 for gtype in ("f32", "f16", "bf16", "q8_0"):
                     gguf_checks(r, args.shared, family, gtype)
-        if not args.hf_only:
+        if args.family in (None, "rope"):
+            rope_scaling_checks(r)
+        if args.family != "rope" and not args.hf_only:
             gguf_written_by_gguf_package(r)
-        if not args.hf_only and not args.gguf_only:
+        if args.family != "rope" and not args.hf_only and not args.gguf_only:
             safetensors_metadata_round_trip(r)
     finally:
         if args.keep:

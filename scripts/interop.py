@@ -26,10 +26,8 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import traceback
 import warnings
 
 import torch
@@ -37,51 +35,10 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from check_harness import CheckFailed, Runner  # noqa: E402
 from make_fixtures import flatten  # noqa: E402  (dotted names as the truth files use them)
 
 warnings.filterwarnings("ignore")
-
-
-class CheckFailed(Exception):
-    pass
-
-
-class Runner:
-    def __init__(self, loratool: str, workdir: str):
-        self.loratool = loratool
-        self.workdir = workdir
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, name: str, fn) -> bool:
-        try:
-            detail = fn()
-        except CheckFailed as e:
-            self.failed += 1
-            print(f"FAIL {name}: {e}", flush=True)
-            return False
-        except Exception as e:  # a crash in a check is a failure of that check, not of the run
-            self.failed += 1
-            last = traceback.format_exception_only(type(e), e)[-1].strip()
-            print(f"FAIL {name}: {last}", flush=True)
-            return False
-        self.passed += 1
-        print(f"PASS {name}" + (f" ({detail})" if detail else ""), flush=True)
-        return True
-
-    def run(self, *args: str) -> str:
-        """Runs loratool; raises CheckFailed with the tail of stderr on a non-zero exit."""
-        cmd = [self.loratool, *args]
-        try:
-            proc = subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=600)
-        except FileNotFoundError:
-            raise CheckFailed(f"cannot execute {self.loratool}")
-        except subprocess.TimeoutExpired:
-            raise CheckFailed(f"timed out: {' '.join(cmd)}")
-        if proc.returncode != 0:
-            tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
-            raise CheckFailed(f"`loratool {' '.join(args)}` exited {proc.returncode}: " + " | ".join(tail))
-        return proc.stdout
 
 
 # --------------------------------------------------------------------------- loading / comparing

@@ -57,6 +57,8 @@ public struct ExportModel {
     public let sourceDType: DType
     /// Every tensor in export order (embedding, layers, final norm, head when untied).
     public let tensors: [ExportTensor]
+    /// The rotary scaling the model computes with (transformers' `llama3` or `yarn`), nil for plain RoPE.
+    public let ropeScaling: RopeScaling?
     /// Context length (`max_position_embeddings`) and token ids the configuration gives, if any.
     public let contextLength: Int
     public let bosTokenID: Int?
@@ -80,9 +82,8 @@ public struct ExportModel {
         let config = try resolver.resolve()
         configuration = config
         sourceDType = loader.dominantDType
-        if let scaling = config.ropeScaling {
-            throw ExportError.unsupported(path: checkpoint.path, reason: "rotary scaling (\(scaling)) is not carried into exports yet; only plain RoPE is")
-        }
+        try ExportModel.checkExportable(config.ropeScaling, path: checkpoint.path)
+        ropeScaling = config.ropeScaling
         var assumed = config.assumed
         if config.maxPositionEmbeddings == nil { assumed.append("assumed max_position_embeddings = 32768 (context length for the export)") }
         contextLength = config.maxPositionEmbeddings ?? 32768
@@ -193,6 +194,19 @@ public struct ExportModel {
         }
     }
 
+    /// Refuses rotary scaling that transformers and llama.cpp would not compute as loratool does.
+    static func checkExportable(_ scaling: RopeScaling?, path: String) throws {
+        guard let scaling else { return }
+        switch scaling.kind {
+        case .llama3, .yarn:
+            return
+        case .miniMindYaRN:
+            throw ExportError.unsupported(path: path, reason: "MiniMind's own YaRN (inference_rope_scaling) differs from transformers' and llama.cpp's yarn (ramp clamped to dim/2 - 1, frequencies f·(1 - γ + γ/s), attention factor 1), so no transformers class or llama.cpp setting computes it; export the model without inference_rope_scaling")
+        case .linear:
+            throw ExportError.unsupported(path: path, reason: "linear rotary scaling is not carried into exports yet (only llama3 and transformers' yarn are)")
+        }
+    }
+
     /// The float32 values of one tensor as the model computes with it: the adapter folded in when it
     /// targets this tensor (`W + multiplier·scale·B·A`), nothing else changed.
     public func values(of tensor: ExportTensor) throws -> [Float] {
@@ -203,6 +217,14 @@ public struct ExportModel {
             throw InferenceError.missingTensor(path: checkpoint.path, name: tensor.source)
         }
         return try checkpoint.floats(of: entry)
+    }
+
+    /// The stored bytes of a tensor no adapter changes, when it is stored in `dtype` (contiguous,
+    /// little-endian): written as they are, without a float32 copy. nil when it must be computed.
+    public func storedBytes(of tensor: ExportTensor, as dtype: DType) throws -> [UInt8]? {
+        guard adapter?.layer(weightName: tensor.source) == nil, let entry = checkpoint.tensor(named: tensor.source),
+              entry.dtype == dtype else { return nil }
+        return try checkpoint.bytes(of: entry)
     }
 
     /// The configuration JSON belonging to the checkpoint as a dictionary (empty when there is none).

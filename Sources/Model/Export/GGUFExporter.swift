@@ -22,15 +22,22 @@ public struct GGUFExporter {
         self.name = name
     }
 
-    /// One GGUF tensor and the export tensors it is made of (several for stacked experts).
+    /// One GGUF tensor and the export tensors it is made of (several for stacked experts), or values
+    /// computed from the configuration (llama.cpp's `rope_freqs`).
     struct Planned {
         var info: GGUFTensorInfo
         var parts: [ExportTensor]
+        var computed: [Float]? = nil
     }
 
-    /// The tensors to write, in model order.
+    /// The tensors to write: `rope_freqs` for llama3 rotary scaling (first, as llama.cpp's converter
+    /// puts it), then the model's in model order.
     func plan() -> [Planned] {
         var planned: [Planned] = []
+        if let factors = GGUFRope.frequencyFactors(model) {
+            planned.append(Planned(info: GGUFTensorInfo(name: GGUFRope.frequencyFactorsName, shape: [factors.count], type: .f32),
+                                   parts: [], computed: factors))
+        }
         var index: [String: Int] = [:]
         for t in model.tensors {
             let name = GGUFNames.tensorName(t.role, layer: t.layer)
@@ -56,7 +63,7 @@ public struct GGUFExporter {
 
     /// Names of tensors written f16 because their rows are not whole q8_0 blocks.
     public var fallbacks: [String] {
-        plan().filter { $0.info.type != type && $0.info.shape.count >= 2 && $0.parts[0].role != .router }.map(\.info.name)
+        plan().filter { $0.info.type != type && $0.info.shape.count >= 2 && $0.parts.first?.role != .router }.map(\.info.name)
     }
 
     /// The values llama.cpp expects: merged, with q/k rows moved to adjacent pairs for Llama-style
@@ -72,8 +79,13 @@ public struct GGUFExporter {
         }
     }
 
+    /// Whether `values(of:)` moves the rows of this tensor (q/k of rotate-half `llama`).
+    func movesRows(_ t: ExportTensor) -> Bool {
+        model.family == .llama && (t.role == .query || t.role == .key)
+    }
+
     /// Every metadata key, `general.*` first.
-    func metadata() throws -> [(key: String, value: GGUFValue)] {
+    func metadata() throws -> [(key: String, value: GGUFMetadataValue)] {
         let arch = GGUFNames.architecture(of: model.family)
         let c = model.configuration
         var kv: [(String, GGUFValue)] = [
@@ -94,34 +106,42 @@ public struct GGUFExporter {
             (arch + ".rope.dimension_count", .uint32(UInt32(c.headDim))),
             (arch + ".vocab_size", .uint32(UInt32(c.vocabSize))),
         ]
+        kv += try GGUFRope.metadata(model, architecture: arch)
         if model.family == .qwen3Moe {
             kv.append((arch + ".expert_count", .uint32(UInt32(model.expertCount))))
             kv.append((arch + ".expert_used_count", .uint32(UInt32(c.expertsPerToken))))
             kv.append((arch + ".expert_feed_forward_length", .uint32(UInt32(model.expertIntermediateSize))))
         }
+        var entries = kv.map { ($0.0, GGUFMetadataValue.value($0.1)) }
         if let tokenizer {
-            kv += try GGUFTokenizer.metadata(tokenizer, rows: c.vocabSize)
+            entries += try GGUFTokenizer.metadata(tokenizer, rows: c.vocabSize)
         } else {
             // llama.cpp's vocabulary-less model: it runs token ids and cannot tokenize text.
-            kv.append(("tokenizer.ggml.model", .string("no_vocab")))
+            entries.append(("tokenizer.ggml.model", .value(.string("no_vocab"))))
         }
-        return kv
+        return entries
     }
 
     /// Writes the file at `path` atomically; returns the number of tensors written.
     @discardableResult
     public func write(to path: String, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Int {
         let planned = plan()
-        try GGUFWriter.write(to: path, metadata: try metadata(), tensors: planned.map(\.info), progress: progress) { i in
+        try GGUFWriter.write(to: path, entries: try metadata(), tensors: planned.map(\.info), progress: progress) { i in
             let p = planned[i]
-            var floats: [Float] = []
+            if p.parts.count == 1, !movesRows(p.parts[0]), let dtype = p.info.type.dtype,
+               let stored = try model.storedBytes(of: p.parts[0], as: dtype) {
+                return stored
+            }
+            var floats: [Float] = p.computed ?? []
+            if p.parts.count > 1 { floats.reserveCapacity(p.info.elementCount) }
             for part in p.parts {
                 let values = try values(of: part)
                 try CheckpointRewriter.checkRepresentable(values, as: p.info.type == .f16 ? .float16 : (p.info.type == .bf16 ? .bfloat16 : .float32),
                                                           path: model.checkpoint.path, tensor: part.source) {
                     try model.checkpoint.floats(of: model.checkpoint.tensor(named: part.source)!)
                 }
-                floats += values
+                // One part (every tensor but stacked experts) is written as computed, without a copy.
+                if p.parts.count == 1 { floats = values } else { floats += values }
             }
             switch p.info.type {
             case .f32: return CheckpointRewriter.encode(floats, as: .float32)

@@ -18,6 +18,9 @@ public enum GGUFImport {
         let naming: CheckpointNaming = arch == "llama" ? .miniMind : .llama
         var entries: [TensorEntry] = []
         for t in checkpoint.tensors {
+            if t.name == GGUFRope.frequencyFactorsName {
+                throw ExportError.unsupported(path: checkpoint.path, reason: "'\(t.name)' (llama3 rotary scaling) is not read back from GGUF yet; run the Hugging Face directory instead")
+            }
             guard let (role, layer) = GGUFNames.role(of: t.name) else {
                 throw ExportError.unsupported(path: checkpoint.path, reason: "tensor '\(t.name)' has no place in a \(arch) model loratool runs")
             }
@@ -81,16 +84,28 @@ public enum GGUFImport {
         let arch = try architecture(gguf)
         func int(_ key: String) -> Int? { gguf.value(arch + "." + key)?.intValue }
         func double(_ key: String) -> Double? { gguf.value(arch + "." + key)?.doubleValue }
+        var rope: ModelConfiguration.RopeParameters?
         if let scaling = gguf.value(arch + ".rope.scaling.type")?.stringValue, scaling != "none" {
-            throw InferenceError.badConfiguration(path: gguf.path, reason: "rope scaling '\(scaling)' is not supported; only plain RoPE is")
+            // yarn as loratool writes it (GGUFRope): transformers' yarn with its defaults; only where
+            // loratool reads the file under transformers' rotary conventions (qwen2).
+            guard scaling == "yarn", arch == "qwen2", let factor = double("rope.scaling.factor"), let original = int("rope.scaling.original_context_length") else {
+                throw InferenceError.badConfiguration(path: gguf.path, reason: "rope scaling '\(scaling)' in a \(arch) GGUF is not supported (only yarn in qwen2)")
+            }
+            rope = .init(ropeType: "yarn", ropeTheta: double("rope.freq_base"), factor: factor)
+            rope?.originalMaxPositionEmbeddings = original
         }
-        return ModelConfiguration(
+        var configuration = ModelConfiguration(
             hiddenSize: int("embedding_length"), numAttentionHeads: int("attention.head_count"),
             numKeyValueHeads: int("attention.head_count_kv"), headDim: int("attention.key_length"),
             numHiddenLayers: int("block_count"), rmsNormEps: double("attention.layer_norm_rms_epsilon").map { Float($0) },
             ropeTheta: double("rope.freq_base"), numExpertsPerTok: int("expert_used_count"),
             // llama.cpp's qwen3moe renormalises the chosen experts' weights.
             normTopkProb: arch == "qwen3moe" ? true : nil)
+        if let rope {
+            configuration.ropeParameters = rope
+            configuration.maxPositionEmbeddings = int("context_length")
+        }
+        return configuration
     }
 
     /// The tokenizer a GGUF file carries (gpt2 with the `gpt-2` pre-tokenizer), nil when it has none.

@@ -28,8 +28,9 @@ enum GGUFTokenizer {
         return "gpt-2"
     }
 
-    /// The `tokenizer.*` metadata for a model whose embedding has `rows` rows.
-    static func metadata(_ files: TokenizerFiles, rows: Int) throws -> [(key: String, value: GGUFValue)] {
+    /// The `tokenizer.*` metadata for a model whose embedding has `rows` rows; the tokens, their types
+    /// and the merges are produced one at a time as the writer writes them (no GGUF copy of the vocabulary).
+    static func metadata(_ files: TokenizerFiles, rows: Int) throws -> [(key: String, value: GGUFMetadataValue)] {
         let path = files.tokenizerJSON.path
         let tokenizer = try files.tokenizerObject()
         guard let model = tokenizer["model"] as? [String: Any], model["type"] as? String == "BPE",
@@ -48,31 +49,30 @@ enum GGUFTokenizer {
         guard size <= rows else {
             throw ExportError.tokenizer(path: path, reason: "\(size) tokens but the embedding has only \(rows) rows")
         }
-        var tokens: [GGUFValue] = [], types: [GGUFValue] = []
-        for id in 0..<rows {
-            let (token, type) = byID[id] ?? ("[PAD\(id)]", unused)
-            tokens.append(.string(token))
-            types.append(.int32(type))
+        let merges = model["merges"] as? [Any] ?? []
+        for (index, merge) in merges.enumerated() {
+            guard merge is String || (merge as? [String])?.count == 2 else {
+                throw ExportError.tokenizer(path: path, reason: "merge \(index) is neither \"a b\" nor [\"a\", \"b\"]")
+            }
         }
-        let merges: [GGUFValue] = (model["merges"] as? [Any] ?? []).compactMap { merge in
-            if let text = merge as? String { return .string(text) }
-            if let pair = merge as? [String], pair.count == 2 { return .string(pair[0] + " " + pair[1]) }
-            return nil
-        }
-        var out: [(String, GGUFValue)] = [
-            ("tokenizer.ggml.model", .string("gpt2")),
-            ("tokenizer.ggml.pre", .string(pre)),
-            ("tokenizer.ggml.tokens", .array(.string, tokens)),
-            ("tokenizer.ggml.token_type", .array(.int32, types)),
-            ("tokenizer.ggml.merges", .array(.string, merges)),
+        var out: [(String, GGUFMetadataValue)] = [
+            ("tokenizer.ggml.model", .value(.string("gpt2"))),
+            ("tokenizer.ggml.pre", .value(.string(pre))),
+            ("tokenizer.ggml.tokens", .strings(count: rows) { id in byID[id]?.0 ?? "[PAD\(id)]" }),
+            ("tokenizer.ggml.token_type", .int32s(count: rows) { id in byID[id]?.1 ?? unused }),
+            ("tokenizer.ggml.merges", .strings(count: merges.count) { i in
+                if let text = merges[i] as? String { return text }
+                let pair = merges[i] as! [String]  // checked above
+                return pair[0] + " " + pair[1]
+            }),
         ]
         for (key, field) in [("bos_token", "bos_token_id"), ("eos_token", "eos_token_id"), ("unk_token", "unknown_token_id"), ("pad_token", "padding_token_id")] {
-            if let id = try files.specialTokenID(key) { out.append(("tokenizer.ggml." + field, .uint32(UInt32(id)))) }
+            if let id = try files.specialTokenID(key) { out.append(("tokenizer.ggml." + field, .value(.uint32(UInt32(id))))) }
         }
         let config = try files.configObject()
-        out.append(("tokenizer.ggml.add_bos_token", .bool(config["add_bos_token"] as? Bool ?? false)))
-        out.append(("tokenizer.ggml.add_eos_token", .bool(config["add_eos_token"] as? Bool ?? false)))
-        if let template = try files.chatTemplate() { out.append(("tokenizer.chat_template", .string(template))) }
+        out.append(("tokenizer.ggml.add_bos_token", .value(.bool(config["add_bos_token"] as? Bool ?? false))))
+        out.append(("tokenizer.ggml.add_eos_token", .value(.bool(config["add_eos_token"] as? Bool ?? false))))
+        if let template = try files.chatTemplate() { out.append(("tokenizer.chat_template", .value(.string(template)))) }
         return out
     }
 

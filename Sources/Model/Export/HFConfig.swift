@@ -33,7 +33,7 @@ enum HFConfig {
             "vocab_size": c.vocabSize,
             "rms_norm_eps": Double(String(c.normEps)) ?? Double(c.normEps),
             "rope_theta": c.ropeTheta,
-            "rope_parameters": ["rope_type": "default", "rope_theta": c.ropeTheta] as [String: Any],
+            "rope_parameters": ropeParameters(model.ropeScaling, theta: c.ropeTheta),
             "max_position_embeddings": model.contextLength,
             "hidden_act": "silu",
             "attention_dropout": 0.0,
@@ -79,6 +79,22 @@ enum HFConfig {
             config["max_window_layers"] = c.layerCount
         }
         return config
+    }
+
+    /// `rope_parameters` as transformers reads them: the type, theta and the scaling's own keys.
+    static func ropeParameters(_ scaling: RopeScaling?, theta: Double) -> [String: Any] {
+        var p: [String: Any] = ["rope_type": "default", "rope_theta": theta]
+        guard let scaling else { return p }
+        p["rope_type"] = scaling.kind.rawValue
+        p["factor"] = scaling.factor
+        let optional: [(String, Any?)] = [
+            ("original_max_position_embeddings", scaling.originalMaxPositionEmbeddings),
+            ("low_freq_factor", scaling.lowFreqFactor), ("high_freq_factor", scaling.highFreqFactor),
+            ("beta_fast", scaling.betaFast), ("beta_slow", scaling.betaSlow), ("attention_factor", scaling.attentionFactor),
+            ("mscale", scaling.mscale), ("mscale_all_dim", scaling.mscaleAllDim), ("truncate", scaling.truncate),
+        ]
+        for case let (key, value?) in optional { p[key] = value }
+        return p
     }
 
     /// `generation_config.json`.

@@ -89,6 +89,11 @@ public struct HFDirectoryWriter {
         }
     }
 
+    /// Whether `values(of:)` moves the rows of this tensor (q/k of MiniMind2 `.pth`).
+    func movesRows(_ t: ExportTensor) -> Bool {
+        model.family == .miniMindV1 && (t.role == .query || t.role == .key)
+    }
+
     /// Writes the directory at `path` (replacing an earlier model directory there only when complete).
     public func write(to path: String, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> [String] {
         let output = try AtomicOutputDirectory(target: path)
@@ -108,6 +113,11 @@ public struct HFDirectoryWriter {
             }
             try CheckpointWriter.write(root: .dict(items, ordered: true), to: output.path(shard.file), format: .safetensors) { entry in
                 guard let t = byName[entry.name] else { throw MergeError.internalInconsistency("no export tensor \(entry.name)") }
+                if !movesRows(t), let stored = try model.storedBytes(of: t, as: entry.dtype) {
+                    done += 1
+                    progress?(done, total)
+                    return stored
+                }
                 let floats = try values(of: t)
                 try CheckpointRewriter.checkRepresentable(floats, as: entry.dtype, path: model.checkpoint.path, tensor: t.source) {
                     try model.checkpoint.floats(of: model.checkpoint.tensor(named: t.source)!)

@@ -134,7 +134,7 @@ public struct RopeScaling: Codable, Equatable, Sendable {
             let s = Float(factor)
             let lowWavelength = original / lowFactor, highWavelength = original / highFactor
             let scaled = base.map { f -> Float in
-                let wavelength = 2 * Float.pi / f
+                let wavelength = Float(2 * Double.pi) / f  // torch: float32(2π); Swift's Float.pi is rounded down
                 let divided = wavelength > lowWavelength ? f / s : f
                 let smooth = (original / wavelength - lowFactor) / (highFactor - lowFactor)
                 let smoothed = (1 - smooth) * divided / s + smooth * divided

@@ -20,11 +20,28 @@ public struct GGUFTensorInfo: Sendable, Equatable {
     public var byteCount: Int { type.byteCount(elements: elementCount) }
 }
 
+/// A metadata value as `GGUFWriter` writes it: a value held in memory, or an array whose elements
+/// are produced one at a time while the header is written (a tokenizer's tokens, types and merges),
+/// so that no second copy of a large array is built.
+public enum GGUFMetadataValue {
+    case value(GGUFValue)
+    case strings(count: Int, element: (Int) throws -> String)
+    case int32s(count: Int, element: (Int) throws -> Int32)
+
+    /// The value of a `.value`, nil for a produced array.
+    public var value: GGUFValue? {
+        if case .value(let v) = self { return v }
+        return nil
+    }
+}
+
 /// Writes GGUF version 3 files (little-endian): header, metadata, tensor infos, then every tensor's
 /// data at a multiple of the alignment (32 bytes unless `general.alignment` says otherwise).
 ///
-/// Streams: tensor bytes are asked for one at a time, written and dropped. Atomic: the file is
-/// written beside the target and renamed over it only when complete.
+/// Streams: the header goes to the file in 512 KiB pieces as it is encoded (`ChunkedOutput`), arrays
+/// given as `GGUFMetadataValue.strings`/`.int32s` element by element; tensor bytes are asked for one
+/// at a time, written and dropped. Atomic: the file is written beside the target and renamed over it
+/// only when complete (`AtomicOutputFile`, which also removes temporaries a killed run left).
 public enum GGUFWriter {
     public static let magic: [UInt8] = Array("GGUF".utf8)
     public static let version: UInt32 = 3
@@ -35,29 +52,29 @@ public enum GGUFWriter {
     public static func write(to path: String, metadata: [(key: String, value: GGUFValue)], tensors: [GGUFTensorInfo],
                              progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
                              provide: (Int) throws -> [UInt8]) throws {
+        try write(to: path, entries: metadata.map { ($0.key, GGUFMetadataValue.value($0.value)) }, tensors: tensors,
+                  progress: progress, provide: provide)
+    }
+
+    /// Writes `entries` (values or produced arrays) and `tensors` to `path`, as `write(to:metadata:...)`.
+    public static func write(to path: String, entries metadata: [(key: String, value: GGUFMetadataValue)], tensors: [GGUFTensorInfo],
+                             progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
+                             provide: (Int) throws -> [UInt8]) throws {
         var alignment = defaultAlignment
-        if let value = metadata.first(where: { $0.key == "general.alignment" })?.value.intValue {
+        if let value = metadata.first(where: { $0.key == "general.alignment" })?.value.value?.intValue {
             guard value > 0, value % 8 == 0 else {
                 throw CheckpointWriterError.unsupportedValue(path: path, reason: "general.alignment \(value) must be a positive multiple of 8")
             }
             alignment = value
         }
-        for (key, value) in metadata where !value.isWellTyped {
-            throw CheckpointWriterError.unsupportedValue(path: path, reason: "metadata '\(key)': an array holds values of another type than it declares")
+        for (key, entry) in metadata {
+            if let value = entry.value, !value.isWellTyped {
+                throw CheckpointWriterError.unsupportedValue(path: path, reason: "metadata '\(key)': an array holds values of another type than it declares")
+            }
         }
         var keys = Set<String>()
         for (key, _) in metadata where !keys.insert(key).inserted { throw CheckpointWriterError.duplicateName(path: path, name: key) }
         var names = Set<String>()
-        var header = ByteBuffer()
-        header.append(magic)
-        header.append(version)
-        header.append(UInt64(tensors.count))
-        header.append(UInt64(metadata.count))
-        for (key, value) in metadata {
-            header.append(string: key)
-            header.append(value.type.rawValue)
-            header.append(value: value)
-        }
         var offsets: [Int] = []
         var offset = 0
         for t in tensors {
@@ -68,74 +85,98 @@ public enum GGUFWriter {
             guard t.shape.last! % t.type.blockSize == 0 else {
                 throw CheckpointWriterError.invalidTensor(path: path, tensor: t.name, reason: "rows of \(t.shape.last!) are not whole \(t.type.name) blocks of \(t.type.blockSize)")
             }
-            header.append(string: t.name)
-            header.append(UInt32(t.shape.count))
-            for size in t.shape.reversed() { header.append(UInt64(size)) }
-            header.append(t.type.rawValue)
-            header.append(UInt64(offset))
             offsets.append(offset)
             offset += t.byteCount
             offset += (alignment - offset % alignment) % alignment
         }
-        header.pad(to: alignment)
 
         let output = try AtomicOutputFile(target: path)
-        _ = try output.openForWriting()
-        try header.bytes.withUnsafeBytes { try output.write($0) }
+        let out = try ChunkedOutput(file: output)
+        var header = GGUFEncoder(out: out)
+        try header.append(magic)
+        try header.append(version)
+        try header.append(UInt64(tensors.count))
+        try header.append(UInt64(metadata.count))
+        for (key, entry) in metadata {
+            try header.append(string: key)
+            switch entry {
+            case .value(let value):
+                try header.append(value.type.rawValue)
+                try header.append(value: value)
+            case .strings(let count, let element):
+                try header.append(GGUFValueType.array.rawValue)
+                try header.append(GGUFValueType.string.rawValue)
+                try header.append(UInt64(count))
+                for i in 0..<count { try header.append(string: try element(i)) }
+            case .int32s(let count, let element):
+                try header.append(GGUFValueType.array.rawValue)
+                try header.append(GGUFValueType.int32.rawValue)
+                try header.append(UInt64(count))
+                for i in 0..<count { try header.append(try element(i)) }
+            }
+        }
+        for (t, offset) in zip(tensors, offsets) {
+            try header.append(string: t.name)
+            try header.append(UInt32(t.shape.count))
+            for size in t.shape.reversed() { try header.append(UInt64(size)) }
+            try header.append(t.type.rawValue)
+            try header.append(UInt64(offset))
+        }
         let zeros = [UInt8](repeating: 0, count: alignment)
+        func pad(_ count: Int) throws {
+            let pad = (alignment - count % alignment) % alignment
+            if pad > 0 { try zeros.withUnsafeBytes { try out.write(UnsafeRawBufferPointer(rebasing: $0[..<pad])) } }
+        }
+        try pad(out.offset)
         for (i, t) in tensors.enumerated() {
             let bytes = try provide(i)
             guard bytes.count == t.byteCount else {
                 throw CheckpointWriterError.wrongByteCount(path: path, tensor: t.name, expected: t.byteCount, got: bytes.count)
             }
-            try bytes.withUnsafeBytes { try output.write($0) }
-            let pad = (alignment - bytes.count % alignment) % alignment
-            if pad > 0 { try zeros.withUnsafeBytes { try output.write(UnsafeRawBufferPointer(rebasing: $0[..<pad])) } }
+            try out.write(bytes)
+            try pad(bytes.count)
             progress?(i + 1, tensors.count)
         }
-        try output.commit()
+        try out.commit()
     }
 }
 
-/// A growing little-endian byte buffer for the GGUF header.
-struct ByteBuffer {
-    var bytes: [UInt8] = []
+/// Little-endian GGUF encoding straight into the output.
+struct GGUFEncoder {
+    let out: ChunkedOutput
 
-    mutating func append(_ raw: [UInt8]) { bytes.append(contentsOf: raw) }
+    func append(_ raw: [UInt8]) throws { try out.write(raw) }
 
-    mutating func append<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    func append<T: FixedWidthInteger>(_ value: T) throws {
+        try withUnsafeBytes(of: value.littleEndian) { try out.write($0) }
     }
 
-    mutating func append(string: String) {
-        let utf8 = Array(string.utf8)
-        append(UInt64(utf8.count))
-        bytes.append(contentsOf: utf8)
-    }
-
-    mutating func append(value: GGUFValue) {
-        switch value {
-        case .uint8(let v): append(v)
-        case .int8(let v): append(v)
-        case .uint16(let v): append(v)
-        case .int16(let v): append(v)
-        case .uint32(let v): append(v)
-        case .int32(let v): append(v)
-        case .float32(let v): append(v.bitPattern)
-        case .bool(let v): append(UInt8(v ? 1 : 0))
-        case .string(let s): append(string: s)
-        case .array(let type, let items):
-            append(type.rawValue)
-            append(UInt64(items.count))
-            for item in items { append(value: item) }
-        case .uint64(let v): append(v)
-        case .int64(let v): append(v)
-        case .float64(let v): append(v.bitPattern)
+    func append(string: String) throws {
+        var text = string
+        try text.withUTF8 { utf8 in
+            try append(UInt64(utf8.count))
+            try out.write(UnsafeRawBufferPointer(utf8))
         }
     }
 
-    mutating func pad(to alignment: Int) {
-        let pad = (alignment - bytes.count % alignment) % alignment
-        bytes.append(contentsOf: [UInt8](repeating: 0, count: pad))
+    func append(value: GGUFValue) throws {
+        switch value {
+        case .uint8(let v): try append(v)
+        case .int8(let v): try append(v)
+        case .uint16(let v): try append(v)
+        case .int16(let v): try append(v)
+        case .uint32(let v): try append(v)
+        case .int32(let v): try append(v)
+        case .float32(let v): try append(v.bitPattern)
+        case .bool(let v): try append(UInt8(v ? 1 : 0))
+        case .string(let s): try append(string: s)
+        case .array(let type, let items):
+            try append(type.rawValue)
+            try append(UInt64(items.count))
+            for item in items { try append(value: item) }
+        case .uint64(let v): try append(v)
+        case .int64(let v): try append(v)
+        case .float64(let v): try append(v.bitPattern)
+        }
     }
 }

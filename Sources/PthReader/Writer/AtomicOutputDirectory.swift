@@ -6,7 +6,10 @@ import Foundation
 /// target (same file system, so the rename is atomic). A target that already exists must be an empty
 /// directory or a directory this writer made before (it holds `config.json`); it is swapped out and
 /// removed only after the new directory is in place. Uncommitted, the temporary directory and
-/// everything in it are removed when the object goes away.
+/// everything in it are removed when the object goes away; SIGINT, SIGTERM and SIGHUP remove it
+/// too (`TemporaryOutputs`), and after a SIGKILL the next write to the same target removes the
+/// temporary directories of dead processes, saying so on stderr (`TemporaryName`, shared with
+/// `AtomicOutputFile`).
 package final class AtomicOutputDirectory {
     package let target: String
     package let temporaryPath: String
@@ -30,8 +33,8 @@ package final class AtomicOutputDirectory {
             }
         }
         self.target = target
-        let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        temporaryPath = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(random)").path
+        try TemporaryOutputs.checkNotInterrupted(target)
+        temporaryPath = TemporaryName.fresh(for: url)
         guard mkdir(temporaryPath, 0o777) == 0 else {
             throw CheckpointWriterError.io(path: target, operation: "create a temporary directory '\(temporaryPath)'", reason: String(cString: strerror(errno)))
         }

@@ -9,9 +9,9 @@ import Foundation
 /// thrown), the temporary file is removed, so the target is either the old file (or absent) or the
 /// complete new one. SIGINT, SIGTERM and SIGHUP remove it too (and libzip's `<temp>.XXXXXX`), see
 /// `CCleanup`; after a SIGKILL the next write to the same target removes temporary files whose
-/// process is gone, and says so on stderr. The temporary name stays within 255 bytes (libzip's
-/// suffix included) by shortening the target's name in it. Like `torch.save` and `cp`, it does not `fsync`: a crash or interruption of
-/// this process never leaves a partial file, but a power loss right after a write may lose it
+/// process is gone, and says so on stderr (`TemporaryName`, shared with `AtomicOutputDirectory`).
+/// The temporary name stays within 255 bytes (libzip's suffix included) by shortening the target's
+/// name in it. Like `torch.save` and `cp`, it does not `fsync`: a crash or interruption of this process never leaves a partial file, but a power loss right after a write may lose it
 /// (measured: the sync alone cost about a third of a 50 MB merge).
 package final class AtomicOutputFile {
     /// The final path.
@@ -24,9 +24,6 @@ package final class AtomicOutputFile {
     /// This file's slot in the signal handler's list (`CCleanup`), -1 when not registered.
     private(set) var cleanupSlot: Int32 = -1
 
-    /// Longest temporary file name: 255 bytes less libzip's `.XXXXXX`.
-    static let maxTemporaryNameBytes = 255 - 7
-
     package init(target: String) throws {
         self.target = target
         let url = URL(fileURLWithPath: target)
@@ -38,10 +35,8 @@ package final class AtomicOutputFile {
         if FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue {
             throw CheckpointWriterError.io(path: target, operation: "create the output file", reason: "it is a directory")
         }
-        let random = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let prefix = AtomicOutputFile.temporaryPrefix(for: url.lastPathComponent)
-        temporaryPath = url.deletingLastPathComponent().appendingPathComponent("\(prefix)\(getpid())-\(random)").path
-        AtomicOutputFile.removeStale(in: directory, prefix: prefix)
+        try TemporaryOutputs.checkNotInterrupted(target)
+        temporaryPath = TemporaryName.fresh(for: url)
         lt_cleanup_install()
         cleanupSlot = lt_cleanup_register(temporaryPath)
         TemporaryOutputs.register(temporaryPath, directory: false)
@@ -52,38 +47,9 @@ package final class AtomicOutputFile {
         lt_cleanup_unregister(cleanupSlot)
     }
 
-    /// `.<name>.tmp-`, the name cut (at a character boundary) so that the whole temporary name fits.
-    static func temporaryPrefix(for name: String) -> String {
-        // ".tmp-" + pid (up to 7 digits) + "-" + 13 base-36 digits, and the leading dot.
-        let budget = maxTemporaryNameBytes - 1 - 5 - 7 - 1 - 13
-        var kept = ""
-        var bytes = 0
-        for character in name {
-            let size = character.utf8.count
-            if bytes + size > budget { break }
-            kept.append(character)
-            bytes += size
-        }
-        return ".\(kept).tmp-"
-    }
-
-    /// Removes `prefix<pid>-…` files in `directory` left by a process that no longer exists (SIGKILL).
-    static func removeStale(in directory: String, prefix: String) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for name in names where name.hasPrefix(prefix) {
-            let rest = name.dropFirst(prefix.count)
-            guard let pid = Int32(rest.prefix { $0 != "-" }), pid > 0, pid != getpid() else { continue }
-            guard kill(pid, 0) != 0, errno == ESRCH else { continue }
-            let path = URL(fileURLWithPath: directory).appendingPathComponent(name).path
-            if unlink(path) == 0 {
-                let note = "note: removed \(path), a temporary file left by an interrupted run (process \(pid))\n"
-                _ = note.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
-            }
-        }
-    }
-
     /// Creates the temporary file (mode 0666 less the umask) and returns its descriptor.
     package func openForWriting() throws -> Int32 {
+        try TemporaryOutputs.checkNotInterrupted(target)
         let fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
         guard fd >= 0 else { throw error("create a temporary file '\(temporaryPath)'") }
         descriptor = fd

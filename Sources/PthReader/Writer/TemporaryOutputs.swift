@@ -6,7 +6,8 @@ import Foundation
 /// and unregister it once renamed into place or discarded. `removeOnInterrupt()` (called once by
 /// the command line) turns SIGINT, SIGTERM and SIGHUP into: remove every registered path, then exit
 /// with 128 + the signal, so an interrupted write leaves nothing behind — neither at the target
-/// nor as a hidden temporary. (SIGKILL cannot be caught: then a hidden `.…tmp-…` may remain.)
+/// nor as a hidden temporary. (SIGKILL cannot be caught: a hidden `.…tmp-…` then remains until the
+/// next write to the same target removes it, see `TemporaryName`.)
 package enum TemporaryOutputs {
     private static let lock = NSLock()
     /// Registered paths (true: a directory). Guarded by `lock`: every access takes it.
@@ -44,12 +45,33 @@ package enum TemporaryOutputs {
     /// Removes every registered temporary path (the signal handlers' work).
     package static func removeAll() {
         lock.lock()
-        let current = paths
+        var current = paths
         paths = [:]
         lock.unlock()
         for (path, directory) in current {
             if directory { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
         }
+        // A writer may have been creating one of these (a temporary directory between its
+        // registration and `mkdir`, a file between registration and `open`, a file inside a directory
+        // being removed) when the signal came: remove what exists once more after that has had time to
+        // finish, until nothing remains. No new temporary starts once the flag is set.
+        for _ in 0..<20 {
+            usleep(5_000)
+            lock.lock()
+            current.merge(paths) { old, _ in old }  // registered while removing (checked the flag just before it was set)
+            paths = [:]
+            lock.unlock()
+            let left = current.filter { FileManager.default.fileExists(atPath: $0.key) }
+            if left.isEmpty { break }
+            for (path, directory) in left {
+                if directory { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
+            }
+        }
+    }
+
+    /// Throws when a handled signal arrived: no new temporary output starts while the handler removes them.
+    package static func checkNotInterrupted(_ target: String) throws {
+        if isInterrupted { throw CheckpointWriterError.io(path: target, operation: "start writing", reason: "interrupted") }
     }
 
     /// Installs the handlers (idempotent).
