@@ -34,6 +34,8 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "CFloat16"),
+        // float16/bfloat16 matrix-vector products for the forward pass (AVX2/FMA/F16C when present).
+        .target(name: "CHalfKernels", linkerSettings: [.linkedLibrary("pthread")]),
         .target(name: "CCleanup"),
         .target(name: "CFileCopy"),
         .target(
@@ -42,7 +44,7 @@ let package = Package(
         ),
         .target(
             name: "Model",
-            dependencies: ["PthReader", "COpenBLAS", "CLapack"]
+            dependencies: ["PthReader", "COpenBLAS", "CLapack", "CHalfKernels"]
         ),
         .executableTarget(
             name: "LoraTool",

@@ -1,30 +1,8 @@
 import Foundation
 
 // Linear layers: one weight matrix (possibly sharing rows with siblings of the same input), an
-// optional unmerged LoRA adapter. Activations are row-major `[tokens, features]` float32 buffers.
-
-/// Row-major float32 weight rows shared by several linear layers that read the same input
-/// (q/k/v, gate/up), so they run as one matrix product.
-final class WeightStorage: @unchecked Sendable {
-    var data: [Float]
-    let columns: Int
-
-    init(data: [Float], columns: Int) {
-        self.data = data
-        self.columns = columns
-    }
-
-    /// Stacks the rows of several `[out_i, columns]` matrices.
-    init(stacking parts: [[Float]], columns: Int) {
-        var data: [Float] = []
-        data.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-        for part in parts { data += part }
-        self.data = data
-        self.columns = columns
-    }
-
-    var rows: Int { data.count / columns }
-}
+// optional unmerged LoRA adapter. Activations are row-major `[tokens, features]` float32 buffers;
+// weights stay in their stored width (`WeightStorage`).
 
 /// A torch `nn.Linear`: `y = x Wᵀ (+ b)`, plus `scale · (x Aᵀ) Bᵀ` when an adapter is attached unmerged.
 ///
@@ -42,8 +20,8 @@ public final class LinearLayer: @unchecked Sendable {
     /// For a DoRA adapter: `m / ‖W + s·B·A‖` per output feature, computed from the base weight at attach time.
     private(set) var doraFactors: [Float]?
 
-    init(weight: [Float], outFeatures: Int, inFeatures: Int, bias: [Float]? = nil) {
-        self.storage = WeightStorage(data: weight, columns: inFeatures)
+    init(weight: WeightElements, outFeatures: Int, inFeatures: Int, bias: [Float]? = nil) {
+        self.storage = WeightStorage(weight, columns: inFeatures)
         self.rowOffset = 0
         self.outFeatures = outFeatures
         self.inFeatures = inFeatures
@@ -69,9 +47,9 @@ public final class LinearLayer: @unchecked Sendable {
         }
     }
 
-    /// The weight `[out, in]`, row-major, as torch stores it (a copy).
+    /// The weight `[out, in]`, row-major, as torch stores it (a copy widened to float32).
     public var weight: [Float] {
-        Array(storage.data[(rowOffset * inFeatures)..<((rowOffset + outFeatures) * inFeatures)])
+        storage.floats(rows: rowOffset, count: outFeatures)
     }
 
     /// Attaches a LoRA or DoRA delta (`.linear` layout, shape already checked) to run unmerged:
@@ -88,12 +66,16 @@ public final class LinearLayer: @unchecked Sendable {
         return adapter
     }
 
-    /// Folds a delta into the weight with the one merge kernel, `AdapterDelta.apply` (float32).
+    /// Folds a delta into the weight with the one merge kernel, `AdapterDelta.apply`, in float32
+    /// (a 16-bit storage, and so the sibling layers sharing it, is widened to float32 first; their
+    /// values do not change).
     func merge(_ delta: AdapterDelta, module: String) throws {
         var rows = weight
         try delta.apply(to: &rows, module: module)
         let offset = rowOffset * inFeatures
-        storage.data.replaceSubrange(offset..<(offset + rows.count), with: rows)
+        storage.withMutableFloats { w in
+            rows.withUnsafeBufferPointer { (w.baseAddress! + offset).update(from: $0.baseAddress!, count: $0.count) }
+        }
     }
 
     /// Adds `scale · (x Aᵀ) Bᵀ` to `y` (row stride `ldy`) when an adapter is attached.
@@ -125,11 +107,7 @@ public final class LinearLayer: @unchecked Sendable {
 
     /// `y[rows, out] = x[rows, in] Wᵀ (+ adapter)`.
     func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        let offset = rowOffset * inFeatures
-        storage.data.withUnsafeBufferPointer { w in
-            BLAS.gemmTransposedB(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures,
-                                 b: w.baseAddress! + offset, ldb: inFeatures, c: y, ldc: outFeatures)
-        }
+        storage.multiply(x, rows: rows, firstRow: rowOffset, count: outFeatures, into: y, ldy: outFeatures)
         addBias(rows: rows, into: y, ldy: outFeatures)
         addAdapter(x, rows: rows, into: y, ldy: outFeatures)
     }
@@ -151,7 +129,7 @@ struct LinearGroup {
 
     /// Stacks the weights of `parts` (`[out_i, in]` each, with an optional bias `[out_i]`) into one
     /// storage and makes a layer per part.
-    init(parts: [(weight: [Float], out: Int, bias: [Float]?)], inFeatures: Int) {
+    init(parts: [(weight: WeightElements, out: Int, bias: [Float]?)], inFeatures: Int) {
         let storage = WeightStorage(stacking: parts.map(\.weight), columns: inFeatures)
         var offset = 0
         var layers: [LinearLayer] = []
@@ -167,13 +145,10 @@ struct LinearGroup {
 
     /// `[rows, width]`: every layer's output, adapters included, in column blocks.
     func callAsFunction(_ x: [Float], rows: Int) -> [Float] {
-        let width = self.width, k = storage.columns
+        let width = self.width
         return [Float](unsafeUninitializedCapacity: rows * width) { y, n in
             x.withUnsafeBufferPointer { x in
-                storage.data.withUnsafeBufferPointer { w in
-                    BLAS.gemmTransposedB(m: rows, n: width, k: k, a: x.baseAddress!, lda: k,
-                                         b: w.baseAddress!, ldb: k, c: y.baseAddress!, ldc: width)
-                }
+                storage.multiply(x.baseAddress!, rows: rows, firstRow: 0, count: width, into: y.baseAddress!, ldy: width)
                 for layer in layers where layer.bias != nil {
                     layer.addBias(rows: rows, into: y.baseAddress! + layer.rowOffset, ldy: width)
                 }

@@ -33,6 +33,13 @@ extension ModelBuilder {
         return try replacement(name, shape: shape) ?? base
     }
 
+    /// Reads a needed weight matrix in its stored width (`WeightLoader.takeWeight`), or gives the
+    /// adapter's `modules_to_save` replacement (float32) instead when there is one.
+    mutating func weight(_ name: String, shape: [Int]) throws -> WeightElements {
+        let base = try loader.takeWeight(name, shape: shape)
+        return try replacement(name, shape: shape).map { .float32($0) } ?? base
+    }
+
     /// Attaches or merges the low-rank delta of the Linear at `path` (tensor `path.weight`), if one was given.
     mutating func adapt(_ layer: LinearLayer, path: String) throws {
         linearPaths.append(path)
@@ -58,11 +65,11 @@ extension ModelBuilder {
     /// A `modules_to_save` embedding replaces what the forward looks up but not the tied head (PEFT
     /// wraps a copy of the module; the head keeps the original parameter). A merged embedding LoRA
     /// changes the shared parameter, so the tied head too (PEFT merges in place).
-    mutating func embedding(_ embeddingName: String) throws -> (lookup: [Float], tied: [Float], adapter: AdapterDelta?) {
+    mutating func embedding(_ embeddingName: String) throws -> (lookup: WeightElements, tied: WeightElements, adapter: AdapterDelta?) {
         let name = embeddingName + ".weight"
         let shape = [config.vocabSize, config.hiddenSize]
-        var base = try loader.take(name, shape: shape)
-        if let saved = try replacement(name, shape: shape) { return (saved, base, nil) }
+        let base = try loader.takeWeight(name, shape: shape)
+        if let saved = try replacement(name, shape: shape) { return (.float32(saved), base, nil) }
         guard let delta = delta(for: name) else { return (base, base, nil) }
         _ = takeDelta(name)
         guard delta.weightShape == shape else {
@@ -70,8 +77,9 @@ extension ModelBuilder {
         }
         switch (mode, delta) {
         case (.merged, _):
-            try delta.apply(to: &base, module: embeddingName)
-            return (base, base, nil)
+            var merged = base.floats
+            try delta.apply(to: &merged, module: embeddingName)
+            return (.float32(merged), .float32(merged), nil)
         case (.unmerged, .lora(_, .embedding)):
             return (base, base, delta)
         default:

@@ -28,16 +28,16 @@ struct ModelBuilder {
     private var dim: Int { config.hiddenSize }
 
     mutating func linear(_ path: String, out: Int, in inFeatures: Int) throws -> LinearLayer {
-        let layer = LinearLayer(weight: try tensor(path + ".weight", shape: [out, inFeatures]), outFeatures: out, inFeatures: inFeatures)
+        let layer = LinearLayer(weight: try weight(path + ".weight", shape: [out, inFeatures]), outFeatures: out, inFeatures: inFeatures)
         try adapt(layer, path: path)
         return layer
     }
 
     /// Layers of one input whose weights are stacked for a single product; biases as `bias` says.
     mutating func group(_ parts: [(path: String, out: Int)], in inFeatures: Int, bias: Architecture.Presence = .never) throws -> LinearGroup {
-        let weights = try parts.map { part -> (weight: [Float], out: Int, bias: [Float]?) in
+        let weights = try parts.map { part -> (weight: WeightElements, out: Int, bias: [Float]?) in
             let hasBias = bias == .always || (bias == .optional && loader.has(part.path + ".bias"))
-            return (weight: try tensor(part.path + ".weight", shape: [part.out, inFeatures]), out: part.out,
+            return (weight: try weight(part.path + ".weight", shape: [part.out, inFeatures]), out: part.out,
                     bias: hasBias ? try tensor(part.path + ".bias", shape: [part.out]) : nil)
         }
         let group = LinearGroup(parts: weights, inFeatures: inFeatures)
@@ -131,12 +131,13 @@ struct ModelBuilder {
         if let expected, expected.size != hidden {
             throw InferenceError.inconsistentConfiguration("\(expected.key) = \(expected.size) but '\(gateUpName)' has \(shape[1]) = 2 × \(hidden) rows per expert")
         }
-        let gateUp = try tensor(gateUpName, shape: shape)
-        let down = try tensor(downName, shape: [count, dim, hidden])
+        let gateUp = try weight(gateUpName, shape: shape)
+        let down = try weight(downName, shape: [count, dim, hidden])
         return (0..<count).map { e in
-            let gu = Array(gateUp[(e * 2 * hidden * dim)..<((e + 1) * 2 * hidden * dim)])
-            let group = LinearGroup(parts: [(Array(gu[..<(hidden * dim)]), hidden, nil), (Array(gu[(hidden * dim)...]), hidden, nil)], inFeatures: dim)
-            let d = Array(down[(e * dim * hidden)..<((e + 1) * dim * hidden)])
+            let first = e * 2 * hidden * dim, half = hidden * dim
+            let group = LinearGroup(parts: [(gateUp.slice(first..<(first + half)), hidden, nil),
+                                            (gateUp.slice((first + half)..<(first + 2 * half)), hidden, nil)], inFeatures: dim)
+            let d = down.slice((e * dim * hidden)..<((e + 1) * dim * hidden))
             return FeedForward(gateUp: group, down: LinearLayer(weight: d, outFeatures: dim, inFeatures: hidden))
         }
     }
@@ -144,7 +145,7 @@ struct ModelBuilder {
     /// The output head: its own weight, or, tied and stored once, the embedding matrix `tied`
     /// (the base embedding, or the merged one after an embedding LoRA was folded into the shared
     /// tensor), or a `modules_to_save` head that replaces the tied one (as PEFT's wrapper does).
-    mutating func head(tied: [Float], embeddingName: String) throws -> (layer: LinearLayer, isTied: Bool) {
+    mutating func head(tied: WeightElements, embeddingName: String) throws -> (layer: LinearLayer, isTied: Bool) {
         let vocab = config.vocabSize
         if embeddingName != naming.head && loader.has(naming.head + ".weight") {
             return (try linear(naming.head, out: vocab, in: dim), false)
@@ -153,7 +154,7 @@ struct ModelBuilder {
             throw InferenceError.inconsistentConfiguration("tie_word_embeddings = false but the checkpoint has no '\(naming.head).weight'")
         }
         let saved = try replacement(naming.head + ".weight", shape: [vocab, dim])
-        let head = LinearLayer(weight: saved ?? tied, outFeatures: vocab, inFeatures: dim)
+        let head = LinearLayer(weight: saved.map { .float32($0) } ?? tied, outFeatures: vocab, inFeatures: dim)
         try adapt(head, path: naming.head)
         return (head, saved == nil)
     }

@@ -39,8 +39,8 @@ extension TransformerModel {
             ?? (RopeScaling.defaultInverseFrequencies(headDim: config.headDim, theta: config.ropeTheta), 1)
         let rope = RotaryEmbedding(headDim: config.headDim, frequencies: frequencies, attentionScaling: scaling, style: naming.rotary)
         return TransformerModel(configuration: config, architecture: architecture, linearModulePaths: builder.linearPaths, weightDType: loader.dominantDType,
-                                isMixtureOfExperts: builder.anyMixture, embedding: embedding.lookup, embeddingAdapter: embedding.adapter,
-                                blocks: blocks, finalNorm: finalNorm, head: head.layer, headIsTied: head.isTied, rope: rope)
+                                isMixtureOfExperts: builder.anyMixture, embedding: WeightStorage(embedding.lookup, columns: config.hiddenSize),
+                                embeddingAdapter: embedding.adapter, blocks: blocks, finalNorm: finalNorm, head: head.layer, headIsTied: head.isTied, rope: rope)
     }
 
     /// Finds the model's state dict (`StateDictLocator`: a training checkpoint's `model.`, a `module.` /

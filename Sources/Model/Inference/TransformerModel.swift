@@ -11,7 +11,8 @@ public enum AdapterMode: Sendable {
     case merged
 }
 
-/// A decoder-only transformer (MiniMind, Llama, Qwen2, Qwen3 and their MoE variants) running in float32.
+/// A decoder-only transformer (MiniMind, Llama, Qwen2, Qwen3 and their MoE variants) computing in
+/// float32 over weights kept in their stored width (float16/bfloat16 widened inside the products).
 ///
 /// Built from a checkpoint's tensors with strict loading (every needed tensor present with the right
 /// shape, no tensor left unused), optionally with adapter deltas keyed by base tensor name.
@@ -27,7 +28,8 @@ public final class TransformerModel: @unchecked Sendable {
     /// Whether any layer uses a mixture of experts.
     public let isMixtureOfExperts: Bool
 
-    private(set) var embedding: [Float]
+    /// The token embedding `[vocab, hidden]`, in its stored width; a tied head shares its elements (copy on write).
+    let embedding: WeightStorage
     /// An embedding LoRA run unmerged (`AdapterDelta.lora(_, layout: .embedding)`), added to looked-up rows.
     private(set) var embeddingAdapter: AdapterDelta?
     let blocks: [TransformerBlock]
@@ -38,7 +40,7 @@ public final class TransformerModel: @unchecked Sendable {
     let rope: RotaryEmbedding
 
     init(configuration: ResolvedModelConfiguration, architecture: Architecture, linearModulePaths: [String], weightDType: DType,
-         isMixtureOfExperts: Bool, embedding: [Float], embeddingAdapter: AdapterDelta?, blocks: [TransformerBlock], finalNorm: RMSNorm,
+         isMixtureOfExperts: Bool, embedding: WeightStorage, embeddingAdapter: AdapterDelta?, blocks: [TransformerBlock], finalNorm: RMSNorm,
          head: LinearLayer, headIsTied: Bool, rope: RotaryEmbedding) {
         self.configuration = configuration
         self.architecture = architecture
@@ -84,11 +86,7 @@ public final class TransformerModel: @unchecked Sendable {
         let dim = configuration.hiddenSize, vocab = configuration.vocabSize, rows = tokens.count
         for t in tokens where t < 0 || t >= vocab { throw InferenceError.tokenOutOfRange(token: t, vocabularySize: vocab) }
         var x = [Float](unsafeUninitializedCapacity: rows * dim) { out, n in
-            embedding.withUnsafeBufferPointer { e in
-                for (r, t) in tokens.enumerated() {
-                    (out.baseAddress! + r * dim).initialize(from: e.baseAddress! + t * dim, count: dim)
-                }
-            }
+            for (r, t) in tokens.enumerated() { embedding.copyRow(t, to: out.baseAddress! + r * dim) }
             n = rows * dim
         }
         if let embeddingAdapter { addEmbeddingAdapter(embeddingAdapter, tokens: tokens, into: &x) }
@@ -137,8 +135,10 @@ public final class TransformerModel: @unchecked Sendable {
             if let delta { try layer.merge(delta, module: "") }
         }
         if let delta = detached.embedding {
-            try delta.apply(to: &embedding, module: "embedding")
-            if headIsTied { head.storage.data = embedding }
+            var merged = embedding.floats(rows: 0, count: embedding.rows)
+            try delta.apply(to: &merged, module: "embedding")
+            embedding.replace(with: .float32(merged))
+            if headIsTied { head.storage.replace(with: .float32(merged)) }
         }
     }
 }
