@@ -101,6 +101,12 @@ def best_of(n: int, cmd: list, env=None, cwd=None, before=None) -> Measured:
     return best
 
 
+def unlink(path: str) -> None:
+    """Removes a previous output: `logits -o` refuses to overwrite a file without --force."""
+    if os.path.exists(path):
+        os.remove(path)
+
+
 def mb(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
@@ -275,15 +281,17 @@ def main() -> int:
             for n in PREFILL_LENS:
                 cmd = [loratool, "logits", base, "--tokens", token_arg(token_ids(n)), "-o",
                        os.path.join(work, f"logits{n}.npy")]
-                measure(f"lt_whole{n}", cmd)
+                measure(f"lt_whole{n}", cmd, before=lambda: unlink(cmd[-1]))
                 if has_bench:
+                    unlink(cmd[-1])
                     m = run_once(cmd + ["--bench", "--repeat", rep], env)
                     best.add(f"lt_prefill{n}", reported_seconds(m.out + m.err, "prefill") if m.rc == 0 else None)
             if has_decode:
                 cmd = [loratool, "logits", base, "--tokens", prompt8, "--decode", str(DECODE_NEW), "-o",
                        os.path.join(work, "dec.npy")]
-                measure("lt_dec_whole", cmd)
+                measure("lt_dec_whole", cmd, before=lambda: unlink(cmd[-1]))
                 if has_bench:
+                    unlink(cmd[-1])
                     m = run_once(cmd + ["--bench", "--repeat", rep], env)
                     best.add("lt_decode", reported_seconds(m.out + m.err, "decode") if m.rc == 0 else None)
 
