@@ -23,7 +23,8 @@ struct ErrorReport: Encodable, Equatable {
 
     init(kind: String, message: String, file: String? = nil, entry: String? = nil, status: ExitStatus) {
         self.kind = kind
-        self.message = message.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? message
+        // One line: a newline inside a value (a path, a token) is shown escaped, never cuts the message.
+        self.message = Output.oneLine(message.trimmingCharacters(in: .whitespacesAndNewlines))
         self.file = file
         self.entry = entry
         self.status = status
@@ -41,7 +42,9 @@ struct ErrorReport: Encodable, Equatable {
     /// A usage error reported by the argument parser (unknown flag, missing argument, `validate()`).
     static func usage(_ message: String, command: String?) -> ErrorReport {
         let hint = " (see 'loratool\(command.map { " " + $0 } ?? "") --help')"
-        return ErrorReport(kind: "usage", message: message + hint, status: .usage)
+        // The argument parser may append its own help lines after the message; keep the message.
+        let first = message.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", maxSplits: 1).first.map(String.init) ?? message
+        return ErrorReport(kind: "usage", message: first + hint, status: .usage)
     }
 
     /// Maps any error thrown while a command runs.
