@@ -42,9 +42,13 @@ struct ErrorReport: Encodable, Equatable {
     /// A usage error reported by the argument parser (unknown flag, missing argument, `validate()`).
     static func usage(_ message: String, command: String?) -> ErrorReport {
         let hint = " (see 'loratool\(command.map { " " + $0 } ?? "") --help')"
-        // The argument parser may append its own help lines after the message; keep the message.
-        let first = message.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n", maxSplits: 1).first.map(String.init) ?? message
-        return ErrorReport(kind: "usage", message: first + hint, status: .usage)
+        // The argument parser may append its own `Help:`/`Usage:` lines after the message: drop
+        // those, and escape a newline inside a value (init) rather than cutting the message there.
+        var text = message
+        for marker in ["\nHelp:", "\nUsage:"] {
+            if let range = text.range(of: marker) { text = String(text[..<range.lowerBound]) }
+        }
+        return ErrorReport(kind: "usage", message: text.trimmingCharacters(in: .whitespacesAndNewlines) + hint, status: .usage)
     }
 
     /// Maps any error thrown while a command runs.
