@@ -41,8 +41,7 @@ struct ConvertCommand: JSONReporting {
         }
         try output.prepare(notOver: [input])
         let checkpoint = try Checkpoint.open(path: input)
-        var rewriter = try CheckpointRewriter(source: checkpoint, outputDType: output.outputDType)
-        rewriter.selection = select
+        let rewriter = CheckpointRewriter(source: checkpoint, options: try .init(outputDType: output.outputDType, selection: select))
         try output.write(rewriter, label: "converting", for: self, merging: false) { _ in "wrote" }
     }
 }

@@ -23,7 +23,8 @@ struct ErrorReport: Encodable, Equatable {
 
     init(kind: String, message: String, file: String? = nil, entry: String? = nil, status: ExitStatus) {
         self.kind = kind
-        self.message = message.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? message
+        // One line: a newline inside a value (a path, a token) is shown escaped, never cuts the message.
+        self.message = Output.oneLine(message.trimmingCharacters(in: .whitespacesAndNewlines))
         self.file = file
         self.entry = entry
         self.status = status
@@ -41,7 +42,13 @@ struct ErrorReport: Encodable, Equatable {
     /// A usage error reported by the argument parser (unknown flag, missing argument, `validate()`).
     static func usage(_ message: String, command: String?) -> ErrorReport {
         let hint = " (see 'loratool\(command.map { " " + $0 } ?? "") --help')"
-        return ErrorReport(kind: "usage", message: message + hint, status: .usage)
+        // The argument parser may append its own `Help:`/`Usage:` lines after the message: drop
+        // those, and escape a newline inside a value (init) rather than cutting the message there.
+        var text = message
+        for marker in ["\nHelp:", "\nUsage:"] {
+            if let range = text.range(of: marker) { text = String(text[..<range.lowerBound]) }
+        }
+        return ErrorReport(kind: "usage", message: text.trimmingCharacters(in: .whitespacesAndNewlines) + hint, status: .usage)
     }
 
     /// Maps any error thrown while a command runs.

@@ -84,7 +84,7 @@ struct GenerateCommand: JSONReporting {
         let config = try configURL.map { try TokenizerConfig(contentsOf: $0) }
         let encoder = try PromptEncoder(tokenizer: bpe, config: config, raw: raw)
         let parameters = try sampling.parameters()
-        FileHandle.standardError.write(Data("sampling: \(sampling.summary(parameters)); max \(maxTokens) new tokens; template \(encoder.template?.family.rawValue ?? "none (--raw)")\n".utf8))
+        Output.printError("sampling: \(sampling.summary(parameters)); max \(maxTokens) new tokens; template \(encoder.template?.family.rawValue ?? "none (--raw)")\n")
         let runs = try loadModels()
         let stopCondition = StopCondition(endTokenIDs: encoder.endTokenIDs, stopStrings: stop, maxTokens: maxTokens)
         let generators = runs.map { (label: $0.label, generator: TextGenerator(model: $0.model, tokenizer: bpe, sampling: parameters, stop: stopCondition)) }
@@ -107,9 +107,9 @@ struct GenerateCommand: JSONReporting {
         var results: [(label: String, result: GenerationResult)] = []
         for (label, generator) in generators {
             let result = try generator.generate(promptIDs: promptIDs) { piece in
-                if streaming { FileHandle.standardOutput.write(Data(piece.utf8)) }
+                if streaming { Output.emit(piece) }
             }
-            if streaming { FileHandle.standardOutput.write(Data("\n".utf8)) }
+            if streaming { Output.emit("\n") }
             Self.reportSpeed(label: label, result)
             results.append((label, result))
         }
@@ -117,7 +117,7 @@ struct GenerateCommand: JSONReporting {
         if json {
             try Output.printJSON(GenerateReport(prompt: rendered, parameters: parameters, runs: results, divergence: compare ? divergence : nil, compared: compare), for: self)
         } else if compare {
-            print(Self.comparisonText(results, divergence: divergence, tokenizer: bpe), terminator: "")
+            try Output.print(Self.comparisonText(results, divergence: divergence, tokenizer: bpe), terminator: "")
         }
     }
 
@@ -144,7 +144,10 @@ struct GenerateCommand: JSONReporting {
     private func readPrompt() throws -> String {
         if let prompt { return prompt }
         if let promptFile {
-            guard let data = FileManager.default.contents(atPath: promptFile) else { throw CLIError.badInput(file: promptFile, flag: "--prompt-file", reason: "cannot read the file") }
+            let data: Data
+            do { data = try CompanionFile.contents(of: URL(fileURLWithPath: promptFile), limit: 64 << 20) } catch {
+                throw CLIError.badInput(file: promptFile, flag: "--prompt-file", reason: CompanionFile.reason(error))
+            }
             guard let text = String(data: data, encoding: .utf8) else { throw CLIError.badInput(file: promptFile, flag: "--prompt-file", reason: "not UTF-8 text") }
             return text
         }
@@ -157,21 +160,20 @@ struct GenerateCommand: JSONReporting {
     /// The multi-turn loop: a line in, a streamed reply out; `/reset` clears, end of input exits.
     private func chat(_ generator: TextGenerator, encoder: PromptEncoder) throws {
         var session = ChatSession(system: system)
-        let out = FileHandle.standardOutput
-        FileHandle.standardError.write(Data("chat: Ctrl-D exits, /reset clears the history\n".utf8))
+        Output.printError("chat: Ctrl-D exits, /reset clears the history\n")
         while true {
-            out.write(Data("> ".utf8))
-            guard let line = readLine(strippingNewline: true) else { out.write(Data("\n".utf8)); return }
+            Output.emit("> ")
+            guard let line = readLine(strippingNewline: true) else { Output.emit("\n"); return }
             let user = line.trimmingCharacters(in: .whitespaces)
             if user.isEmpty { continue }
             if user == "/reset" {
                 session.reset()
-                out.write(Data("(history cleared)\n".utf8))
+                Output.emit("(history cleared)\n")
                 continue
             }
             let (_, ids) = try encoder.encode(chat: session.messages(adding: user))
-            let result = try generator.generate(promptIDs: ids) { out.write(Data($0.utf8)) }
-            out.write(Data("\n".utf8))
+            let result = try generator.generate(promptIDs: ids) { Output.emit($0) }
+            Output.emit("\n")
             Self.reportSpeed(label: nil, result)
             session.record(user: user, assistant: result.text)
         }
@@ -181,7 +183,7 @@ struct GenerateCommand: JSONReporting {
         let line = String(format: "%d tokens in %.3f s (%.1f tok/s; prefill %d tokens %.1f ms; stop: %@)",
                           result.ids.count, result.prefillSeconds + result.decodeSeconds, result.tokensPerSecond,
                           result.promptIDs.count, result.prefillSeconds * 1000, result.stopReason.rawValue as NSString)
-        FileHandle.standardError.write(Data(((label.map { "[\($0)] " } ?? "") + line + "\n").utf8))
+        Output.printError((label.map { "[\($0)] " } ?? "") + line + "\n")
     }
 
     /// The human comparison: side by side when the terminal is wide enough, then where the runs diverge.

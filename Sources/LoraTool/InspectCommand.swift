@@ -31,7 +31,7 @@ struct InspectCommand: JSONReporting {
             let line = integrity.checksummedRecords > 0
                 ? "verified: \(integrity.checksummedRecords) records, \(Output.byteSize(integrity.bytes)), every CRC-32 matches"
                 : "verified: \(integrity.uncheckedStorages) storages, \(Output.byteSize(integrity.bytes)) read in full (the format has no checksums)"
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Output.printError(line + "\n")
         }
         if json {
             try Output.printJSON(report, for: self)

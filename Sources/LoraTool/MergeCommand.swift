@@ -54,7 +54,7 @@ struct MergeCommand: JSONReporting {
         if let target {
             return try output.export(target, checkpoint: baseCheckpoint, adapter: bound, multiplier: scale, input: base, label: "merging", for: self)
         }
-        let rewriter = try CheckpointRewriter(source: baseCheckpoint, adapter: bound, multiplier: scale, outputDType: output.outputDType)
+        let rewriter = CheckpointRewriter(source: baseCheckpoint, adapter: bound, options: try .init(multiplier: scale, outputDType: output.outputDType))
         try output.write(rewriter, label: "merging", for: self, merging: true) { "merged \($0.mergedTensors.count) adapter layers into" }
         if scale < 0 {
             UnmergeCommand.report(try UnmergeAccuracy.bound(merged: baseCheckpoint, adapter: bound.scaled(by: -scale), outputDType: try output.outputDType))

@@ -14,10 +14,18 @@ enum ModelInput {
     /// of the modules they adapt (a training checkpoint holding both is a model).
     static func refuseAdapter(_ checkpoint: Checkpoint) throws {
         guard let lora = try? LoRAAdapter.load(checkpoint: checkpoint), !lora.entries.isEmpty else { return }
-        let baseWeights = checkpoint.tensors.map(\.name).filter { !$0.contains("lora") }
-        let hasBase = lora.entries.contains { entry in
-            baseWeights.contains { $0 == entry.module + ".weight" || $0.hasSuffix("." + entry.module + ".weight") }
+        // Every dotted suffix of every base weight name (`a.b.weight` → `a.b.weight`, `b.weight`,
+        // `weight`): one set lookup per adapter entry instead of a scan of all names (quadratic).
+        var suffixes = Set<Substring>()
+        for name in checkpoint.tensors.lazy.map(\.name) where !name.containsBytes("lora") {
+            var rest = Substring(name)
+            while true {
+                suffixes.insert(rest)
+                guard let dot = rest.firstIndex(of: ".") else { break }
+                rest = rest[rest.index(after: dot)...]
+            }
         }
+        let hasBase = lora.entries.contains { suffixes.contains(Substring($0.module + ".weight")) }
         if !hasBase { throw CLIError.adapterGivenAsModel(path: checkpoint.path, format: lora.format.rawValue) }
     }
 }

@@ -37,7 +37,7 @@ struct UnmergeCommand: JSONReporting {
         let checkpoint = try ModelInput.open(merged)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: checkpoint)
         _ = try bound.scaled(by: -1) // refuses DoRA / modules_to_save before anything is written
-        let rewriter = try CheckpointRewriter(source: checkpoint, adapter: bound, multiplier: -1, outputDType: output.outputDType)
+        let rewriter = CheckpointRewriter(source: checkpoint, adapter: bound, options: try .init(multiplier: -1, outputDType: output.outputDType))
         try output.write(rewriter, label: "unmerging", for: self, merging: true) { "removed \($0.mergedTensors.count) adapter layers into" }
         let accuracy = try UnmergeAccuracy.bound(merged: checkpoint, adapter: bound, outputDType: try output.outputDType)
         Self.report(accuracy)
@@ -47,6 +47,6 @@ struct UnmergeCommand: JSONReporting {
     static func report(_ a: UnmergeAccuracy) {
         let line = String(format: "note: unmerged weights are within %.3g step of %@ of the exact base at the merged magnitude (½ ulp of the merged value + ½ ulp of the result); in the result's own ulp up to %.3g steps (%d of %d elements beyond one, where the adapter's delta dwarfs the base weight)",
                           a.maxSteps, a.dtype, a.maxStepsOfResult, a.elementsBeyondOneStep, a.elements)
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        Output.printError(line + "\n")
     }
 }

@@ -83,6 +83,11 @@ import TestSupport
         let result = try CommandRunner.run(["logits", Self.base, "--tokens", "1,2\nx", "--top", "1"])
         #expect(result.status == 64)
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        // A newline inside a value is escaped, never cuts the line: the parser's and ours.
+        let rank = try CommandRunner.run(["targets", Self.base, "--rank", "1\nx"])
+        #expect(rank.status == 64 && rank.stderr.hasPrefix("error: The value '1\\nx' is invalid") && rank.stderr.split(separator: "\n").count == 1, "\(rank.stderr)")
+        let path = try CommandRunner.run(["inspect", "a\nb.pth"])
+        #expect(path.status == 2 && path.stderr.contains("a\\nb.pth: cannot read") && path.stderr.split(separator: "\n").count == 1, "\(path.stderr)")
     }
 
     @Test func configNumbersOutOfRangeAreRefused() throws {

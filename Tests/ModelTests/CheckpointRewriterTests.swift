@@ -43,4 +43,19 @@ import TestSupport
         #expect(String(describing: error).contains("layers.1.attention.wo.weight"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["nan_lora.pth"])
     }
+
+    /// The options are checked when made and fixed afterwards: an integer output dtype never reaches a rewriter.
+    @Test func integerOutputDTypeIsRefusedWhenTheOptionsAreMade() throws {
+        for dtype in [DType.int8, .uint8, .int64, .bool] {
+            #expect(throws: MergeError.unsupportedOutputDType(dtype.rawValue)) {
+                _ = try CheckpointRewriter.Options(outputDType: dtype)
+            }
+        }
+        let options = try CheckpointRewriter.Options(multiplier: -1, outputDType: .bfloat16, selection: "model", pipelined: false)
+        let base = try Checkpoint.open(path: Fixtures.sharedPath("v1_tiny/base.pth"))
+        let rewriter = CheckpointRewriter(source: base, options: options)
+        #expect(rewriter.outputDType == .bfloat16 && rewriter.multiplier == -1 && rewriter.selection == "model" && rewriter.pipelined == false)
+        #expect(CheckpointRewriter(source: base).options == .standard)
+        #expect(CheckpointRewriter.Options.standard.outputDType == nil && CheckpointRewriter.Options.standard.multiplier == 1)
+    }
 }

@@ -58,8 +58,7 @@ import TestSupport
         var outputs: [Checkpoint] = []
         for pipelined in [true, false] {
             let path = dir.appendingPathComponent((pipelined ? "p_" : "s_") + name).path
-            var rewriter = try CheckpointRewriter(source: base, adapter: bound, multiplier: 0.75)
-            rewriter.pipelined = pipelined
+            let rewriter = CheckpointRewriter(source: base, adapter: bound, options: try .init(multiplier: 0.75, pipelined: pipelined))
             let summary = try rewriter.write(to: path, format: try OutputFormat(path: path))
             #expect(summary.mergedTensors.count == bound.layers.count)
             outputs.append(try Checkpoint.open(path: path))

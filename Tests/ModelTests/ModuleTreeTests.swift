@@ -173,3 +173,25 @@ import TestSupport
         #expect(tree.head?.path == "lm_head")
     }
 }
+
+/// Quadratic paths: a flat list of modules (one parent with N children) must cost O(N).
+@Suite struct ModuleTreeScaleTests {
+    /// 60,000 sibling modules with 2-D weights: each used to scan all its siblings (3.6e9 steps,
+    /// minutes); linear, it is 60,000 steps. Not timed: a quadratic tree would not finish.
+    @Test func sixtyThousandSiblingsCostLinearTime() {
+        let n = 60_000
+        let tensors = (0..<n).map { i in
+            TensorEntry(name: "layers.\(i).weight", dtype: .float32, shape: [1, 1], strides: [1, 1], storageOffset: 0, storageKey: "\(i)")
+        }
+        let tree = ModuleTree(tensors: tensors)
+        #expect(tree.allModules.count == n + 2)
+        #expect(tree.linears.count == n)
+        #expect(tree.module(at: "layers")?.kind == .moduleList(count: n))
+        // A `gate` still looks at its siblings: an `experts` sibling makes it a MoE router.
+        let moe = ModuleTree(tensors: [
+            TensorEntry(name: "block.gate.weight", dtype: .float32, shape: [4, 8], strides: [8, 1], storageOffset: 0, storageKey: "g"),
+            TensorEntry(name: "block.experts.0.w.weight", dtype: .float32, shape: [8, 8], strides: [8, 1], storageOffset: 0, storageKey: "e"),
+        ])
+        #expect(moe.module(at: "block.gate")?.kind == .moeGate(experts: 4, dim: 8))
+    }
+}

@@ -211,9 +211,22 @@ struct TokenizerErrorTests {
     }
 
     @Test func missingFileIsAnError() throws {
-        let url = try Fixtures.temporaryDirectory().appendingPathComponent("absent.json")
-        #expect(throws: TokenizerError.unreadable(file: url.path, reason: "no such file")) {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("absent.json")
+        #expect(throws: TokenizerError.unreadable(file: url.path, reason: "no such file or directory")) {
             try BPETokenizer(contentsOf: url)
+        }
+        // A directory is looked into for tokenizer.json, and the error says where it looked.
+        let inDirectory = dir.appendingPathComponent("tokenizer.json").path
+        #expect(throws: TokenizerError.unreadable(file: inDirectory, reason: "no such file or directory (looked for tokenizer.json in the directory \(dir.path))")) {
+            try BPETokenizer(contentsOf: dir)
+        }
+        // A FIFO is refused by what it is, without blocking on it.
+        let fifo = dir.appendingPathComponent("fifo.json")
+        #expect(mkfifo(fifo.path, 0o600) == 0)
+        #expect(throws: TokenizerError.unreadable(file: fifo.path, reason: "is a FIFO (named pipe), not a regular file")) {
+            try BPETokenizer(contentsOf: fifo)
         }
     }
 

@@ -3,9 +3,8 @@
 
 /// Async-signal-safe removal of temporary output files when SIGINT, SIGTERM or SIGHUP arrives.
 ///
-/// Registered paths are removed by the signal handler, together with every file in the same
-/// directory whose name starts with the registered file name and a dot (libzip's own temporary
-/// `<name>.XXXXXX`); then the signal is re-raised with its default action.
+/// Registered paths are removed by the signal handler; then the signal is re-raised with its
+/// default action.
 
 /// Installs the handlers once, for the signals whose disposition is the default (an ignored
 /// SIGHUP under `nohup` stays ignored). Safe to call repeatedly.
@@ -17,7 +16,7 @@ int lt_cleanup_register(const char *path);
 /// Forgets a slot (after the file was renamed into place or removed).
 void lt_cleanup_unregister(int slot);
 
-/// Removes one slot's file and its siblings as the handler would, without a signal (for tests).
+/// Removes one slot's file as the handler would, without a signal (for tests).
 void lt_cleanup_remove_slot(int slot);
 
 #endif

@@ -231,11 +231,17 @@ public struct ExportModel {
     static func rawConfiguration(for checkpoint: Checkpoint, path: String?) throws -> [String: Any] {
         var data = checkpoint.configJSON
         var source = checkpoint.path
+        func read(_ url: URL) throws -> Data {
+            do { return try CompanionFile.contents(of: url) } catch {
+                throw InferenceError.badConfiguration(path: url.path, reason: CompanionFile.reason(error))
+            }
+        }
         if let path {
-            data = try? Data(contentsOf: URL(fileURLWithPath: path))
+            data = try read(URL(fileURLWithPath: path))
             source = path
-        } else if data == nil {
-            data = CompanionFile.beside(checkpoint.path, named: "config.json").flatMap { try? Data(contentsOf: $0) }
+        } else if data == nil, let beside = CompanionFile.beside(checkpoint.path, named: "config.json") {
+            data = try read(beside)
+            source = beside.path
         }
         guard let data else { return [:] }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {

@@ -111,9 +111,11 @@ enum HFConfig {
     /// source has none. Returns the names written.
     static func writeTokenizer(_ tokenizer: TokenizerFiles, into output: AtomicOutputDirectory) throws -> [String] {
         func copy(_ url: URL, as name: String) throws {
-            do { try output.write(try Data(contentsOf: url), to: name) } catch let error as CheckpointWriterError { throw error } catch {
-                throw ExportError.tokenizer(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+            let data: Data
+            do { data = try CompanionFile.contents(of: url) } catch {
+                throw ExportError.tokenizer(path: url.path, reason: "cannot read: \(CompanionFile.reason(error))")
             }
+            try output.write(data, to: name)
         }
         _ = try tokenizer.tokenizerObject()
         try copy(tokenizer.tokenizerJSON, as: "tokenizer.json")

@@ -35,9 +35,12 @@ public struct TokenizerFiles: Sendable {
 
     /// `tokenizer.json` parsed as a JSON object.
     func tokenizerObject() throws -> [String: Any] {
-        guard let data = try? Data(contentsOf: tokenizerJSON),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ExportError.tokenizer(path: tokenizerJSON.path, reason: "not a readable JSON object")
+        let data: Data
+        do { data = try CompanionFile.contents(of: tokenizerJSON) } catch {
+            throw ExportError.tokenizer(path: tokenizerJSON.path, reason: CompanionFile.reason(error))
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ExportError.tokenizer(path: tokenizerJSON.path, reason: "not a JSON object")
         }
         return object
     }
@@ -45,9 +48,12 @@ public struct TokenizerFiles: Sendable {
     /// `tokenizer_config.json` parsed (empty when absent).
     func configObject() throws -> [String: Any] {
         guard let tokenizerConfig else { return [:] }
-        guard let data = try? Data(contentsOf: tokenizerConfig),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ExportError.tokenizer(path: tokenizerConfig.path, reason: "not a readable JSON object")
+        let data: Data
+        do { data = try CompanionFile.contents(of: tokenizerConfig) } catch {
+            throw ExportError.tokenizer(path: tokenizerConfig.path, reason: CompanionFile.reason(error))
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ExportError.tokenizer(path: tokenizerConfig.path, reason: "not a JSON object")
         }
         return object
     }
@@ -60,7 +66,11 @@ public struct TokenizerFiles: Sendable {
         if let list = config["chat_template"] as? [[String: Any]] {
             return (list.first { $0["name"] as? String == "default" } ?? list.first)?["template"] as? String
         }
-        if let file = chatTemplateFile { return try? String(contentsOf: file, encoding: .utf8) }
+        if let file = chatTemplateFile {
+            do { return String(decoding: try CompanionFile.contents(of: file), as: UTF8.self) } catch {
+                throw ExportError.tokenizer(path: file.path, reason: CompanionFile.reason(error))
+            }
+        }
         return nil
     }
 

@@ -3,7 +3,7 @@ import PthReader
 extension LoRAAdapter {
     /// Whether a tensor name is one of MiniMind's adapter keys (`<module>.lora.A.weight`).
     public static func isEmbeddedAdapterKey(_ name: String) -> Bool {
-        name.contains(".lora.A.") || name.contains(".lora.B.")
+        name.containsBytes(".lora.A.") || name.containsBytes(".lora.B.")
     }
 
     /// The adapter a LoRA-training checkpoint carries beside its base weights (upstream

@@ -43,8 +43,12 @@ extension LoRAAdapter {
         var configPath = path
         if configData == nil {
             let beside = CompanionFile.directory(of: path).appendingPathComponent("adapter_config.json")
-            configData = try? Data(contentsOf: beside)
             configPath = beside.path
+            if (try? RegularFile.status(beside.path)) != nil {
+                do { configData = try CompanionFile.contents(of: beside, limit: 64 << 20) } catch {
+                    throw LoRAError.badConfig(path: beside.path, reason: CompanionFile.reason(error))
+                }
+            }
         }
         guard let data = configData else {
             throw LoRAError.badConfig(path: path, reason: "PEFT-style keys but no adapter_config.json beside them; its r and lora_alpha decide the scale")

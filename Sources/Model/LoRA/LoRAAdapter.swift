@@ -142,8 +142,8 @@ public struct LoRAAdapter: Sendable {
     public static func load(checkpoint: Checkpoint) throws -> LoRAAdapter {
         let path = checkpoint.path
         let names = checkpoint.tensors.map(\.name)
-        let isPEFT = checkpoint.adapterConfigJSON != nil || names.contains { $0.contains(".lora_A") || $0.contains(".lora_B") || $0.contains("lora_magnitude_vector") || $0.contains("lora_embedding_") }
-        let isMiniMind = names.contains { $0.contains(".lora.A.") || $0.contains(".lora.B.") }
+        let isPEFT = checkpoint.adapterConfigJSON != nil || names.contains { $0.containsBytes(".lora_A") || $0.containsBytes(".lora_B") || $0.containsBytes("lora_magnitude_vector") || $0.containsBytes("lora_embedding_") }
+        let isMiniMind = names.contains { $0.containsBytes(".lora.A.") || $0.containsBytes(".lora.B.") }
         if isPEFT {
             return try loadPEFT(checkpoint)
         }

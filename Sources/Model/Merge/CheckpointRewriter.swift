@@ -14,25 +14,57 @@ import PthReader
 public struct CheckpointRewriter {
     public let source: Checkpoint
     public let adapter: BoundAdapter?
-    /// Multiplies every low-rank delta's own scale (1 keeps MiniMind's 1 and PEFT's alpha/r; DoRA and `modules_to_save` only accept 1).
-    public var multiplier: Float = 1
-    /// New dtype for floating-point tensors; nil keeps each tensor's dtype.
-    public var outputDType: DType?
-    /// A top-level dict key whose subtree alone is written, its `key.` prefix dropped from every
-    /// name (`model` keeps a training checkpoint's weights without the optimizer state).
-    public var selection: String?
-    /// Whether reading, merging and writing overlap on three threads; nil: when two or more cores are available.
-    public var pipelined: Bool?
+    /// How to rewrite, fixed at `init`: a rewriter cannot be changed into an invalid state later.
+    public let options: Options
 
-    public init(source: Checkpoint, adapter: BoundAdapter? = nil, multiplier: Float = 1, outputDType: DType? = nil) throws {
-        if let dtype = outputDType, !dtype.isFloatingPoint {
-            throw MergeError.unsupportedOutputDType(dtype.rawValue)
+    /// The choices of one rewrite, checked once when made (an integer output dtype is refused).
+    public struct Options: Sendable, Equatable {
+        /// Multiplies every low-rank delta's own scale (1 keeps MiniMind's 1 and PEFT's alpha/r; DoRA and `modules_to_save` only accept 1).
+        public let multiplier: Float
+        /// New dtype for floating-point tensors; nil keeps each tensor's dtype. Always floating-point.
+        public let outputDType: DType?
+        /// A top-level dict key whose subtree alone is written, its `key.` prefix dropped from every
+        /// name (`model` keeps a training checkpoint's weights without the optimizer state).
+        public let selection: String?
+        /// Whether reading, merging and writing overlap on three threads; nil: when two or more cores are available.
+        public let pipelined: Bool?
+
+        /// Checks the choices: `outputDType`, when given, must be a floating-point dtype.
+        public init(multiplier: Float = 1, outputDType: DType? = nil, selection: String? = nil, pipelined: Bool? = nil) throws {
+            if let dtype = outputDType, !dtype.isFloatingPoint {
+                throw MergeError.unsupportedOutputDType(dtype.rawValue)
+            }
+            self.multiplier = multiplier
+            self.outputDType = outputDType
+            self.selection = selection
+            self.pipelined = pipelined
         }
+
+        private init() {
+            multiplier = 1
+            outputDType = nil
+            selection = nil
+            pipelined = nil
+        }
+
+        /// Every tensor kept as it is: multiplier 1, dtypes kept, the whole tree, pipelined on two or more cores.
+        public static let standard = Options()
+    }
+
+    public init(source: Checkpoint, adapter: BoundAdapter? = nil, options: Options = .standard) {
         self.source = source
         self.adapter = adapter
-        self.multiplier = multiplier
-        self.outputDType = outputDType
+        self.options = options
     }
+
+    /// Multiplies every low-rank delta's own scale (see `Options.multiplier`).
+    public var multiplier: Float { options.multiplier }
+    /// New dtype for floating-point tensors (see `Options.outputDType`).
+    public var outputDType: DType? { options.outputDType }
+    /// The top-level dict written alone (see `Options.selection`).
+    public var selection: String? { options.selection }
+    /// Whether the stages overlap on three threads (see `Options.pipelined`).
+    public var pipelined: Bool? { options.pipelined }
 
     /// What a rewrite did.
     public struct Summary: Codable, Sendable, Equatable {

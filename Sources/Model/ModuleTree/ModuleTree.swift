@@ -99,6 +99,13 @@ public struct ModuleTree: Sendable {
         return String(path[path.index(after: dot)...])
     }
 
+    /// Whether a `gate` under `parent` is a mixture-of-experts router: its parent is a
+    /// `feed_forward`/`mlp` block or it has an `experts` sibling.
+    static func isMoEGateParent(_ parent: String, siblings: [String]) -> Bool {
+        let parentName = lastComponent(parent)
+        return parentName == "feed_forward" || parentName == "mlp" || siblings.contains { lastComponent($0) == "experts" }
+    }
+
     /// Infers a module's kind from its own parameters, its name, its children and its siblings.
     static func inferKind(path: String, parameters: [TensorEntry], prefix: String, children: [String], siblings: [String]) -> ModuleKind {
         let name = lastComponent(path)
@@ -111,13 +118,13 @@ public struct ModuleTree: Sendable {
 
         if let w = weight, onlyWeightAndBias {
             if w.shape.count == 2 {
-                let parentName = lastComponent(parentPath(of: path))
-                let siblingNames = Set(siblings.map(lastComponent))
                 let isHead = headNames.contains(name)
                 if !isHead && (embeddingNames.contains(name) || lower.contains("embed")) {
                     return .embedding(count: w.shape[0], dim: w.shape[1])
                 }
-                if name == "gate" && bias == nil && (siblingNames.contains("experts") || parentName == "feed_forward" || parentName == "mlp") {
+                // Siblings are looked at only for a `gate`: scanning them for every module would
+                // cost O(siblings) each, quadratic in a flat list of a million modules.
+                if name == "gate" && bias == nil && isMoEGateParent(parentPath(of: path), siblings: siblings) {
                     return .moeGate(experts: w.shape[0], dim: w.shape[1])
                 }
                 if bias == nil || bias!.shape == [w.shape[0]] {

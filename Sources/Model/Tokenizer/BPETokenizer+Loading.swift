@@ -14,10 +14,10 @@ extension BPETokenizer {
         }
         let data: Data
         do {
-            data = try Data(contentsOf: fileURL)
+            data = try CompanionFile.contents(of: fileURL)
         } catch {
-            let reason = FileManager.default.fileExists(atPath: fileURL.path) ? "\(error.localizedDescription)" : "no such file"
-            throw TokenizerError.unreadable(file: fileURL.path, reason: reason)
+            let reason = CompanionFile.reason(error)
+            throw TokenizerError.unreadable(file: fileURL.path, reason: fileURL == url ? reason : "\(reason) (looked for tokenizer.json in the directory \(url.path))")
         }
         try self.init(jsonData: data, source: fileURL.path)
     }

@@ -78,8 +78,9 @@ public struct TokenizerConfig: Sendable, Equatable {
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
             fileURL = url.appendingPathComponent("tokenizer_config.json")
         }
-        guard let data = try? Data(contentsOf: fileURL) else {
-            throw TokenizerError.unreadable(file: fileURL.path, reason: FileManager.default.fileExists(atPath: fileURL.path) ? "read failed" : "no such file")
+        let data: Data
+        do { data = try CompanionFile.contents(of: fileURL) } catch {
+            throw TokenizerError.unreadable(file: fileURL.path, reason: CompanionFile.reason(error))
         }
         guard let object = try? JSONSerialization.jsonObject(with: data), let root = object as? [String: Any] else {
             throw TokenizerError.malformedJSON(file: fileURL.path, reason: "not a JSON object")

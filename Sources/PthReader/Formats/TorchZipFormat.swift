@@ -27,7 +27,13 @@ enum TorchZipFormat {
             }
         }
         let pickleEntry = archive.entry(named: pickleName)!
-        let pickle = try archive.contents(of: pickleEntry, limit: 1 << 30)
+        let records = archive.entries.count { $0.name.hasPrefix(prefix + "data/") }
+        let limit = maxPickleBytes(storageRecords: records)
+        guard pickleEntry.size <= limit else {
+            throw PthReaderError.exceedsLimit(path: path, entry: pickleName,
+                reason: "the object pickle is \(pickleEntry.size) bytes, more than the \(limit) bytes a checkpoint with \(records) storage records needs (\(maxPickleBaseBytes >> 20) MiB + \(maxPickleBytesPerRecord) bytes per record; torch writes about 100); refused before inflating it (a decompression bomb?)")
+        }
+        let pickle = try archive.contents(of: pickleEntry, limit: limit)
 
         var storages: [String: StorageLocation] = [:]
         var unpickler = Unpickler(bytes: pickle, path: path, entry: pickleName) { pid in
@@ -53,8 +59,35 @@ enum TorchZipFormat {
                                                 byteCount: needed, dtype: ref.dtype)
             return ref
         }
+        unpickler.maxCreatedValues = maxCreatedValues(storageRecords: records)
         let root = try unpickler.load()
         return try Checkpoint(path: path, format: .torchZip, root: root, storages: storages)
+    }
+
+    /// Bytes of `data.pkl` allowed whatever the file holds: room for a large non-tensor payload
+    /// (configs, vocabularies, optimizer hyper-parameters).
+    static let maxPickleBaseBytes = 8 << 20
+    /// Bytes of `data.pkl` allowed per storage record: torch writes about 100 per tensor (measured
+    /// on the fixtures: 92 to 243), so this leaves room for long names and a few views per storage.
+    static let maxPickleBytesPerRecord = 1024
+    /// Values the pickle may create whatever the file holds (see `Unpickler.maxCreatedValues`).
+    static let maxCreatedValuesBase = 2_000_000
+    /// Values the pickle may create per storage record: torch's pickle creates about 25 per tensor.
+    static let maxCreatedValuesPerRecord = 64
+
+    /// The unpickler's budget of created values for an archive with `storageRecords` records:
+    /// proportional to what a real checkpoint of that size needs, never above the global default.
+    static func maxCreatedValues(storageRecords: Int) -> Int {
+        min(Unpickler.defaultMaxCreatedValues, maxCreatedValuesBase + maxCreatedValuesPerRecord * storageRecords)
+    }
+
+    /// The largest `data.pkl` accepted for an archive with `storageRecords` records under `data/`.
+    ///
+    /// A real state dict needs about 100 bytes per tensor; a pickle far beyond that is a bomb
+    /// (a 261 KB file can inflate to a valid 256 MiB pickle that builds 134 M values). Every value
+    /// the pickle creates costs at least one byte of it, so this also bounds the unpickler's memory.
+    static func maxPickleBytes(storageRecords: Int) -> Int {
+        maxPickleBaseBytes + maxPickleBytesPerRecord * storageRecords
     }
 
     /// Decodes a persistent id `('storage', StorageClass, key, location, numel)`.

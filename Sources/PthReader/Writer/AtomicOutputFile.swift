@@ -7,18 +7,18 @@ import Foundation
 /// is atomic) under a hidden name `.<name>.tmp-<pid>-<random>`. `commit()` gives it the target's
 /// permissions and renames it over the target. If the object goes away uncommitted (an error was
 /// thrown), the temporary file is removed, so the target is either the old file (or absent) or the
-/// complete new one. SIGINT, SIGTERM and SIGHUP remove it too (and libzip's `<temp>.XXXXXX`), see
-/// `CCleanup`; after a SIGKILL the next write to the same target removes temporary files whose
-/// process is gone, and says so on stderr (`TemporaryName`, shared with `AtomicOutputDirectory`).
-/// The temporary name stays within 255 bytes (libzip's suffix included) by shortening the target's
-/// name in it. Like `torch.save` and `cp`, it does not `fsync`: a crash or interruption of this process never leaves a partial file, but a power loss right after a write may lose it
+/// complete new one. SIGINT, SIGTERM and SIGHUP remove it too, see `CCleanup`; after a SIGKILL the
+/// next write to the same target removes temporary files whose process is gone, and says so on
+/// stderr (`TemporaryName`, shared with `AtomicOutputDirectory`). The temporary name stays within
+/// 255 bytes by shortening the target's name in it. Like `torch.save` and `cp`, it does not `fsync`: a crash or interruption of
+/// this process never leaves a partial file, but a power loss right after a write may lose it
 /// (measured: the sync alone cost about a third of a 50 MB merge).
 package final class AtomicOutputFile {
     /// The final path.
     let target: String
     /// Where the bytes go until `commit()`.
     let temporaryPath: String
-    /// The open descriptor when the file was opened by `openForWriting()`; -1 otherwise.
+    /// The open descriptor once `openForWriting()` created the file; -1 before and after.
     private(set) var descriptor: Int32 = -1
     private var committed = false
     /// This file's slot in the signal handler's list (`CCleanup`), -1 when not registered.
@@ -69,17 +69,17 @@ package final class AtomicOutputFile {
         }
     }
 
-    /// Gives the temporary file its permissions and renames it over the target.
+    /// Gives the temporary file the replaced target's permissions (a new file keeps 0666 less the
+    /// umask from its creation) and renames it over the target.
+    ///
+    /// Every writer writes through `openForWriting()`/`write(_:)`; committing a file that was never
+    /// opened is an error, not an empty file.
     package func commit() throws {
-        if descriptor < 0 {
-            // Written by someone else (libzip): open it to set permissions.
-            descriptor = open(temporaryPath, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw error("open the written temporary file") }
-            _ = fchmod(descriptor, AtomicOutputFile.newFileMode(replacing: target))
-        } else {
-            var info = stat()
-            if stat(target, &info) == 0 { _ = fchmod(descriptor, info.st_mode & 0o7777) }
+        guard descriptor >= 0 else {
+            throw CheckpointWriterError.io(path: target, operation: "commit the output", reason: "nothing was written (the temporary file was never opened)")
         }
+        var info = stat()
+        if stat(target, &info) == 0 { _ = fchmod(descriptor, info.st_mode & 0o7777) }
         close(descriptor)
         descriptor = -1
         guard rename(temporaryPath, target) == 0 else { throw error("rename the temporary file over the target") }
@@ -101,18 +101,5 @@ package final class AtomicOutputFile {
 
     private func error(_ operation: String) -> CheckpointWriterError {
         .io(path: target, operation: operation, reason: String(cString: strerror(errno)))
-    }
-
-    /// The existing target's permissions, or 0666 less the process umask (read race-free from /proc).
-    static func newFileMode(replacing target: String) -> mode_t {
-        var info = stat()
-        if stat(target, &info) == 0 { return info.st_mode & 0o7777 }
-        var mask: mode_t = 0o022
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
-           let value = mode_t(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) {
-            mask = value
-        }
-        return 0o666 & ~mask
     }
 }

@@ -9,8 +9,8 @@ import Foundation
 /// whose process no longer exists, and says so on stderr. A live process's temporary (another
 /// loratool writing the same target) is left alone.
 package enum TemporaryName {
-    /// Longest temporary name: 255 bytes less libzip's `.XXXXXX`.
-    package static let maxBytes = 255 - 7
+    /// Longest temporary name (the file-system limit; libzip no longer writes its own `.XXXXXX` beside it).
+    package static let maxBytes = 255
 
     /// `.<name>.tmp-`, the name cut (at a character boundary) so that the whole temporary name fits.
     package static func prefix(for name: String) -> String {
