@@ -130,6 +130,13 @@ def build_from_sdist(cache: str, jobs: int = 2) -> tuple[dict | None, str]:
     return built_environment(cache), f"built from the sdist into {cache}"
 
 
+
+def llama_logits(Llama, path: str, tokens: list) -> "np.ndarray":
+    """llama.cpp's logits for every position of tokens, run on the GGUF at path (2 threads)."""
+    model = Llama(model_path=path, logits_all=True, verbose=False, n_ctx=max(64, len(tokens) + 8), n_threads=2)
+    model.eval(tokens)
+    return np.array(model.scores[: len(tokens)], dtype=np.float32)
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("loratool", nargs="?", default=os.environ.get("LORATOOL", os.path.join(ROOT, ".build/debug/loratool")))
@@ -180,9 +187,7 @@ def main() -> int:
                     ours_path = r.out(f"{name}-{gtype}-ours.npy")
                     r.run("logits", out, "--tokens", tokens_path, "-o", ours_path)
                     ours = np.load(ours_path)
-                    model = Llama(model_path=out, logits_all=True, verbose=False, n_ctx=max(64, len(tokens) + 8), n_threads=2)
-                    model.eval(tokens)
-                    theirs = np.array(model.scores[: len(tokens)], dtype=np.float32)
+                    theirs = llama_logits(Llama, out, tokens)
                     d_ours = float(np.abs(theirs - ours).max())
                     d_torch = float(np.abs(theirs - wrapped).max())
                     rows.append((name, gtype, d_ours, d_torch))
@@ -221,9 +226,7 @@ def main() -> int:
                     ours_path = r.out(f"{name}-{gtype}-ours.npy")
                     r.run("logits", src, "--tokens", tokens_path, "-o", ours_path)
                     ours = np.load(ours_path)
-                    model = Llama(model_path=out, logits_all=True, verbose=False, n_ctx=max(64, len(tokens) + 8), n_threads=2)
-                    model.eval(tokens)
-                    theirs = np.array(model.scores[: len(tokens)], dtype=np.float32)
+                    theirs = llama_logits(Llama, out, tokens)
                     d_source, d_ours = float(np.abs(theirs - source).max()), float(np.abs(theirs - ours).max())
                     rows.append((name, gtype, d_ours, d_source))
                     # These logits are small (|logit| < 1) and the same weights with plain RoPE move them by

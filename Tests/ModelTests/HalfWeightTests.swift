@@ -50,7 +50,7 @@ import TestSupport
     /// Writes `checkpoint` with every floating-point tensor as `dtype` (safetensors) and opens it.
     static func rewritten(_ checkpoint: Checkpoint, as dtype: DType, in dir: URL, name: String) throws -> Checkpoint {
         let path = dir.appendingPathComponent(name + ".safetensors").path
-        _ = try CheckpointRewriter(source: checkpoint, outputDType: dtype).write(to: path, format: .safetensors)
+        _ = try CheckpointRewriter(source: checkpoint, options: .init(outputDType: dtype)).write(to: path, format: .safetensors)
         return try Checkpoint.open(path: path)
     }
 
