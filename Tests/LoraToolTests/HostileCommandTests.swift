@@ -67,6 +67,30 @@ import TestSupport
         #expect(viaFile.stdout == ids.stdout && viaAt.stdout == ids.stdout)
     }
 
+    /// An adapter_config.json whose rank_pattern is not a usable regular expression: `inspect` and
+    /// `merge` both stop with one error naming the file and the key (inspect used to exit 0 with the
+    /// adapter summary silently dropped; merge used to print Foundation's DecodingError dump).
+    @Test func unusableAdapterConfigIsOneNamedError() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let adapter = dir.appendingPathComponent("adapter")
+        try FileManager.default.copyItem(atPath: Fixtures.sharedPath("hf_tiny_peft/adapter"), toPath: adapter.path)
+        let configURL = adapter.appendingPathComponent("adapter_config.json")
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as? [String: Any])
+        config["rank_pattern"] = ["q_proj(": 4]
+        try JSONSerialization.data(withJSONObject: config).write(to: configURL)
+        let out = dir.appendingPathComponent("m.safetensors").path
+        for arguments in [["inspect", adapter.path], ["merge", Fixtures.sharedPath("hf_tiny_peft/base.pth"), adapter.path, "-o", out]] {
+            let result = try CommandRunner.run(arguments)
+            #expect(result.status == 2, "\(arguments[0]): \(result.stderr)")
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "\(result.stderr)")
+            #expect(result.stderr.hasPrefix("error: \(adapter.path): adapter_config.json: 'rank_pattern': "), "\(result.stderr)")
+            #expect(!result.stderr.contains("DecodingError"), "\(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func logitsRefusesToOverwriteItsModel() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

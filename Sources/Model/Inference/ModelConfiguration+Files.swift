@@ -5,15 +5,7 @@ extension ModelConfiguration {
     /// Parses `config.json` bytes; `path` names the file in errors.
     public static func decode(_ data: Data, path: String) throws -> ModelConfiguration {
         do { return try JSONDecoder().decode(ModelConfiguration.self, from: data) } catch let error as DecodingError {
-            let reason: String
-            switch error {
-            case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .keyNotFound(_, let ctx), .dataCorrupted(let ctx):
-                let key = ctx.codingPath.map(\.stringValue).joined(separator: ".")
-                reason = key.isEmpty ? ctx.debugDescription : "'\(key)': \(ctx.debugDescription)"
-            @unknown default:
-                reason = "\(error)"
-            }
-            throw InferenceError.badConfiguration(path: path, reason: reason)
+            throw InferenceError.badConfiguration(path: path, reason: error.reason)
         }
     }
 

@@ -190,8 +190,13 @@ public struct InspectionReport: Codable, Sendable, Equatable {
             }
         }
         self.metadata = metadata
-        // An adapter's A/B matrices are small; a file that is not an adapter is told apart by its names alone.
-        if let lora = try? LoRAAdapter.load(checkpoint: checkpoint), !lora.entries.isEmpty {
+        // An adapter's A/B matrices are small; a file that is not an adapter is told apart by its names
+        // alone. An adapter_config.json beside it that cannot be used is an error, not a missing summary.
+        let lora: LoRAAdapter
+        do { lora = try LoRAAdapter.load(checkpoint: checkpoint) } catch LoRAError.badConfig(let path, let reason) where checkpoint.adapterConfigJSON != nil {
+            throw LoRAError.badConfig(path: path, reason: reason)
+        } catch { return }
+        if !lora.entries.isEmpty {
             adapter = AdapterSummary(format: lora.format.rawValue, modules: lora.entries.count,
                                      ranks: Set(lora.entries.compactMap { $0.a?.shape.first }).sorted(),
                                      scales: Set(lora.entries.map(\.scale)).sorted(), loraParameters: lora.parameterCount)

@@ -56,6 +56,8 @@ extension LoRAAdapter {
         let config: PEFTAdapterConfig
         do {
             config = try JSONDecoder().decode(PEFTAdapterConfig.self, from: data)
+        } catch let error as DecodingError {
+            throw LoRAError.badConfig(path: configPath, reason: error.reason)
         } catch {
             throw LoRAError.badConfig(path: configPath, reason: "cannot decode: \(error)")
         }
