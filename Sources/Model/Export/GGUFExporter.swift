@@ -138,6 +138,7 @@ public struct GGUFExporter {
             return .pieces { emit in
                 if let computed = p.computed { try Self.encode(computed, as: type, emit: emit) }
                 for part in p.parts {
+                    if try encodeStored(part, as: type, emit: emit) { continue }
                     let values = try values(of: part)
                     try CheckpointRewriter.checkRepresentable(values, as: type == .f16 ? .float16 : (type == .bf16 ? .bfloat16 : .float32),
                                                               path: model.checkpoint.path, tensor: part.source) {
@@ -148,6 +149,28 @@ public struct GGUFExporter {
             }
         }
         return planned.count
+    }
+
+    /// Encodes a tensor no adapter changes and whose rows stay in place into f32/q8_0 from its stored
+    /// bytes, decoding them a piece at a time (the values `values(of:)` gives, without their float32
+    /// copy); false when it must be computed. Representability needs no check: a value not finite in
+    /// float32 output was not finite in the input either.
+    func encodeStored(_ part: ExportTensor, as type: GGUFTensorType, emit: ([UInt8]) throws -> Void) throws -> Bool {
+        guard type == .f32 || type == .q8_0, !movesRows(part), let entry = model.checkpoint.tensor(named: part.source),
+              let raw = try model.storedBytes(of: part, as: entry.dtype) else { return false }
+        let count = entry.elementCount, size = entry.dtype.itemSize
+        guard raw.count == count * size else { return false }
+        var start = 0
+        while start < count {
+            let n = min(Self.pieceValues, count - start)
+            let piece = [Float](unsafeUninitializedCapacity: n) { out, filled in
+                raw.withUnsafeBytes { entry.dtype.decodeFloats(from: $0.baseAddress! + start * size, count: n, into: out.baseAddress!) }
+                filled = n
+            }
+            try Self.encode(piece, as: type, emit: emit)
+            start += n
+        }
+        return true
     }
 
     /// Values encoded per piece: 256 KiB of float32, a whole number of q8_0 blocks.
