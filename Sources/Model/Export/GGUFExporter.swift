@@ -126,30 +126,71 @@ public struct GGUFExporter {
     @discardableResult
     public func write(to path: String, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Int {
         let planned = plan()
-        try GGUFWriter.write(to: path, entries: try metadata(), tensors: planned.map(\.info), progress: progress) { i in
+        try GGUFWriter.write(to: path, entries: try metadata(), tensors: planned.map(\.info), progress: progress) { i -> GGUFTensorData in
             let p = planned[i]
             if p.parts.count == 1, !movesRows(p.parts[0]), let dtype = p.info.type.dtype,
                let stored = try model.storedBytes(of: p.parts[0], as: dtype) {
-                return stored
+                return .bytes(stored)
             }
-            var floats: [Float] = p.computed ?? []
-            if p.parts.count > 1 { floats.reserveCapacity(p.info.elementCount) }
-            for part in p.parts {
-                let values = try values(of: part)
-                try CheckpointRewriter.checkRepresentable(values, as: p.info.type == .f16 ? .float16 : (p.info.type == .bf16 ? .bfloat16 : .float32),
-                                                          path: model.checkpoint.path, tensor: part.source) {
-                    try model.checkpoint.floats(of: model.checkpoint.tensor(named: part.source)!)
+            let type = p.info.type
+            // Each part (one expert of a stacked tensor, or the whole tensor) is computed, checked and
+            // encoded a piece at a time, then dropped: only one part's float values are alive.
+            return .pieces { emit in
+                if let computed = p.computed { try Self.encode(computed, as: type, emit: emit) }
+                for part in p.parts {
+                    if try encodeStored(part, as: type, emit: emit) { continue }
+                    let values = try values(of: part)
+                    try CheckpointRewriter.checkRepresentable(values, as: type == .f16 ? .float16 : (type == .bf16 ? .bfloat16 : .float32),
+                                                              path: model.checkpoint.path, tensor: part.source) {
+                        try model.checkpoint.floats(of: model.checkpoint.tensor(named: part.source)!)
+                    }
+                    try Self.encode(values, as: type, emit: emit)
                 }
-                // One part (every tensor but stacked experts) is written as computed, without a copy.
-                if p.parts.count == 1 { floats = values } else { floats += values }
-            }
-            switch p.info.type {
-            case .f32: return CheckpointRewriter.encode(floats, as: .float32)
-            case .f16: return CheckpointRewriter.encode(floats, as: .float16)
-            case .bf16: return CheckpointRewriter.encode(floats, as: .bfloat16)
-            case .q8_0: return Q8_0.quantize(floats)
             }
         }
         return planned.count
+    }
+
+    /// Encodes a tensor no adapter changes and whose rows stay in place into f32/q8_0 from its stored
+    /// bytes, decoding them a piece at a time (the values `values(of:)` gives, without their float32
+    /// copy); false when it must be computed. Representability needs no check: a value not finite in
+    /// float32 output was not finite in the input either.
+    func encodeStored(_ part: ExportTensor, as type: GGUFTensorType, emit: ([UInt8]) throws -> Void) throws -> Bool {
+        guard type == .f32 || type == .q8_0, !movesRows(part), let entry = model.checkpoint.tensor(named: part.source),
+              let raw = try model.storedBytes(of: part, as: entry.dtype) else { return false }
+        let count = entry.elementCount, size = entry.dtype.itemSize
+        guard raw.count == count * size else { return false }
+        var start = 0
+        while start < count {
+            let n = min(Self.pieceValues, count - start)
+            let piece = [Float](unsafeUninitializedCapacity: n) { out, filled in
+                raw.withUnsafeBytes { entry.dtype.decodeFloats(from: $0.baseAddress! + start * size, count: n, into: out.baseAddress!) }
+                filled = n
+            }
+            try Self.encode(piece, as: type, emit: emit)
+            start += n
+        }
+        return true
+    }
+
+    /// Values encoded per piece: 256 KiB of float32, a whole number of q8_0 blocks.
+    static let pieceValues = 64 << 10
+
+    /// Emits `values` encoded as `type` in pieces of `pieceValues` values; q8_0 blocks never straddle
+    /// pieces (`values.count` is a multiple of 32, checked by the writer's row rule), so the bytes are
+    /// those of encoding the whole array at once.
+    static func encode(_ values: [Float], as type: GGUFTensorType, emit: ([UInt8]) throws -> Void) throws {
+        var start = 0
+        while start < values.count {
+            let end = min(start + pieceValues, values.count)
+            let piece = Array(values[start..<end])
+            switch type {
+            case .f32: try emit(CheckpointRewriter.encode(piece, as: .float32))
+            case .f16: try emit(CheckpointRewriter.encode(piece, as: .float16))
+            case .bf16: try emit(CheckpointRewriter.encode(piece, as: .bfloat16))
+            case .q8_0: try emit(Q8_0.quantize(piece))
+            }
+            start = end
+        }
     }
 }

@@ -35,6 +35,14 @@ public enum GGUFMetadataValue {
     }
 }
 
+/// One tensor's bytes as `GGUFWriter` asks for them: held in memory, or produced piece by piece
+/// (each piece written and dropped) so that no whole encoded copy of a large tensor is built.
+public enum GGUFTensorData {
+    case bytes([UInt8])
+    /// Calls its argument with consecutive pieces of the tensor's bytes, in order.
+    case pieces((_ emit: ([UInt8]) throws -> Void) throws -> Void)
+}
+
 /// Writes GGUF version 3 files (little-endian): header, metadata, tensor infos, then every tensor's
 /// data at a multiple of the alignment (32 bytes unless `general.alignment` says otherwise).
 ///
@@ -60,6 +68,14 @@ public enum GGUFWriter {
     public static func write(to path: String, entries metadata: [(key: String, value: GGUFMetadataValue)], tensors: [GGUFTensorInfo],
                              progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
                              provide: (Int) throws -> [UInt8]) throws {
+        try write(to: path, entries: metadata, tensors: tensors, progress: progress, provideData: { .bytes(try provide($0)) })
+    }
+
+    /// Writes `entries` and `tensors` to `path`; `provideData(i)` gives tensor `i`'s bytes in memory
+    /// or in pieces (exactly `tensors[i].byteCount` of them in all, checked as they come).
+    public static func write(to path: String, entries metadata: [(key: String, value: GGUFMetadataValue)], tensors: [GGUFTensorInfo],
+                             progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
+                             provideData: (Int) throws -> GGUFTensorData) throws {
         var alignment = defaultAlignment
         if let value = metadata.first(where: { $0.key == "general.alignment" })?.value.value?.intValue {
             guard value > 0, value % 8 == 0 else {
@@ -129,12 +145,27 @@ public enum GGUFWriter {
         }
         try pad(out.offset)
         for (i, t) in tensors.enumerated() {
-            let bytes = try provide(i)
-            guard bytes.count == t.byteCount else {
-                throw CheckpointWriterError.wrongByteCount(path: path, tensor: t.name, expected: t.byteCount, got: bytes.count)
+            var written = 0
+            switch try provideData(i) {
+            case .bytes(let bytes):
+                guard bytes.count == t.byteCount else {
+                    throw CheckpointWriterError.wrongByteCount(path: path, tensor: t.name, expected: t.byteCount, got: bytes.count)
+                }
+                try out.write(bytes)
+                written = bytes.count
+            case .pieces(let produce):
+                try produce { piece in
+                    guard written + piece.count <= t.byteCount else {
+                        throw CheckpointWriterError.wrongByteCount(path: path, tensor: t.name, expected: t.byteCount, got: written + piece.count)
+                    }
+                    try out.write(piece)
+                    written += piece.count
+                }
+                guard written == t.byteCount else {
+                    throw CheckpointWriterError.wrongByteCount(path: path, tensor: t.name, expected: t.byteCount, got: written)
+                }
             }
-            try out.write(bytes)
-            try pad(bytes.count)
+            try pad(written)
             progress?(i + 1, tensors.count)
         }
         try out.commit()
