@@ -1,7 +1,9 @@
-// Splitting one matrix-vector product across threads. Decoding issues a few dozen products per
-// token, each tens of microseconds long, so helpers are persistent: after a job each spins
-// briefly for the next one (during decoding it follows within microseconds), then sleeps on a
-// condition variable. The rows are cut into chunks that the caller and the helpers claim one at
+// Splitting one matrix-vector product, or any job cut into chunks (a prefill's widen-and-multiply
+// of 16-bit weights), across threads. Decoding issues a few dozen products per token, each tens
+// of microseconds long, so helpers are persistent: after a product each spins briefly for the
+// next one (during decoding it follows within microseconds), then sleeps on a condition
+// variable; after a chunked job (milliseconds apart, with other multi-threaded work between them)
+// a helper sleeps at once, so that it never takes a core from that work. The rows are cut into chunks that the caller and the helpers claim one at
 // a time, so a helper that is late (descheduled on a busy machine) costs nothing: the caller
 // takes its chunks. One caller at a time owns the helpers; a concurrent caller runs alone.
 #include "halfkernels.h"
@@ -19,15 +21,22 @@
 
 enum { MAX_HELPERS = 7, SPIN_ROUNDS = 20000, MIN_PARALLEL_ELEMENTS = 1 << 16, CHUNKS_PER_THREAD = 4 };
 
-// The current job. Written by the owner only while no chunk of the previous job is unfinished.
+// The current job: a matrix-vector product cut into row chunks, or a caller's function run once
+// per chunk. Written by the owner only while no chunk of the previous job is unfinished.
 static struct {
+    enum { JOB_MATVEC, JOB_CALL } what;
     const uint16_t *w;
     half_kind kind;
     size_t ldw, cols, rows, chunk_rows;
     const float *x;
     float *y;
+    void (*body)(void *context, size_t chunk);
+    void *context;
     uint32_t chunks;
 } job;
+
+// How long a helper spins for the next job after this one (pause rounds).
+static _Atomic int spin_rounds = SPIN_ROUNDS;
 
 // generation << 32 | next unclaimed chunk: a claim succeeds only for the generation it read.
 static _Atomic uint64_t claim;
@@ -45,9 +54,13 @@ static void work(uint32_t gen) {
         uint64_t seen = atomic_load_explicit(&claim, memory_order_acquire);
         if ((uint32_t)(seen >> 32) != gen || (uint32_t)seen >= job.chunks) return;
         if (!atomic_compare_exchange_weak_explicit(&claim, &seen, seen + 1, memory_order_acq_rel, memory_order_acquire)) continue;
-        size_t r0 = (size_t)(uint32_t)seen * job.chunk_rows;
-        size_t r1 = r0 + job.chunk_rows < job.rows ? r0 + job.chunk_rows : job.rows;
-        half_matvec(job.w, job.kind, job.ldw, job.cols, r0, r1, job.x, job.y);
+        if (job.what == JOB_CALL) {
+            job.body(job.context, (size_t)(uint32_t)seen);
+        } else {
+            size_t r0 = (size_t)(uint32_t)seen * job.chunk_rows;
+            size_t r1 = r0 + job.chunk_rows < job.rows ? r0 + job.chunk_rows : job.rows;
+            half_matvec(job.w, job.kind, job.ldw, job.cols, r0, r1, job.x, job.y);
+        }
         atomic_fetch_add_explicit(&finished, 1, memory_order_release);
     }
 }
@@ -56,9 +69,9 @@ static void *helper_main(void *arg) {
     (void)arg;
     uint32_t seen = atomic_load_explicit(&generation, memory_order_acquire);
     for (;;) {
-        int spins = 0;
+        int spins = 0, limit = atomic_load_explicit(&spin_rounds, memory_order_relaxed);
         while (atomic_load_explicit(&generation, memory_order_acquire) == seen) {
-            if (++spins < SPIN_ROUNDS) { CPU_RELAX(); continue; }
+            if (++spins < limit) { CPU_RELAX(); continue; }
             pthread_mutex_lock(&sleep_mutex);
             while (atomic_load_explicit(&generation, memory_order_acquire) == seen) {
                 sleepers++;
@@ -88,30 +101,10 @@ static int ensure_helpers(int wanted) {
     return started;
 }
 
-void half_matvec_parallel(const uint16_t *w, half_kind kind, size_t ldw, size_t cols, size_t rows,
-                          const float *x, float *y, int threads) {
-    if (threads > MAX_HELPERS + 1) threads = MAX_HELPERS + 1;
-    if (threads <= 1 || rows < 16 || rows * cols < MIN_PARALLEL_ELEMENTS || pthread_mutex_trylock(&owner) != 0) {
-        half_matvec(w, kind, ldw, cols, 0, rows, x, y);
-        return;
-    }
-    int helpers = ensure_helpers(threads - 1);
-    if (helpers == 0) {
-        pthread_mutex_unlock(&owner);
-        half_matvec(w, kind, ldw, cols, 0, rows, x, y);
-        return;
-    }
-    size_t pieces = (size_t)(helpers + 1) * CHUNKS_PER_THREAD;
-    size_t chunk_rows = ((rows + pieces - 1) / pieces + 3) & ~(size_t)3;  // multiples of the kernel's 4 rows
-    job.w = w;
-    job.kind = kind;
-    job.ldw = ldw;
-    job.cols = cols;
-    job.rows = rows;
-    job.chunk_rows = chunk_rows;
-    job.x = x;
-    job.y = y;
-    job.chunks = (uint32_t)((rows + chunk_rows - 1) / chunk_rows);
+// Runs `job` (set up by the caller, who holds `owner`) on the caller and the helpers, then
+// releases `owner`.
+static void run_job(int spin) {
+    atomic_store_explicit(&spin_rounds, spin, memory_order_relaxed);
     uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed) + 1;
     atomic_store_explicit(&finished, 0, memory_order_relaxed);
     atomic_store_explicit(&claim, (uint64_t)gen << 32, memory_order_release);
@@ -126,4 +119,49 @@ void half_matvec_parallel(const uint16_t *w, half_kind kind, size_t ldw, size_t 
         if (++spins < 1000) CPU_RELAX(); else { sched_yield(); spins = 0; }
     }
     pthread_mutex_unlock(&owner);
+}
+
+// Takes `owner` and starts helpers for a job of `threads` threads over `elements` elements;
+// returns the helper count, or 0 when the job should run on the caller alone (`owner` not held).
+static int acquire(int threads, size_t elements) {
+    if (threads > MAX_HELPERS + 1) threads = MAX_HELPERS + 1;
+    if (threads <= 1 || elements < MIN_PARALLEL_ELEMENTS || pthread_mutex_trylock(&owner) != 0) return 0;
+    int helpers = ensure_helpers(threads - 1);
+    if (helpers == 0) pthread_mutex_unlock(&owner);
+    return helpers;
+}
+
+void half_matvec_parallel(const uint16_t *w, half_kind kind, size_t ldw, size_t cols, size_t rows,
+                          const float *x, float *y, int threads) {
+    int helpers = rows < 16 ? 0 : acquire(threads, rows * cols);
+    if (helpers == 0) {
+        half_matvec(w, kind, ldw, cols, 0, rows, x, y);
+        return;
+    }
+    size_t pieces = (size_t)(helpers + 1) * CHUNKS_PER_THREAD;
+    size_t chunk_rows = ((rows + pieces - 1) / pieces + 3) & ~(size_t)3;  // multiples of the kernel's 4 rows
+    job.what = JOB_MATVEC;
+    job.w = w;
+    job.kind = kind;
+    job.ldw = ldw;
+    job.cols = cols;
+    job.rows = rows;
+    job.chunk_rows = chunk_rows;
+    job.x = x;
+    job.y = y;
+    job.chunks = (uint32_t)((rows + chunk_rows - 1) / chunk_rows);
+    run_job(SPIN_ROUNDS);
+}
+
+void half_pool_run(size_t chunks, void (*body)(void *context, size_t chunk), void *context, int threads) {
+    int helpers = chunks < 2 || chunks > UINT32_MAX ? 0 : acquire(threads, MIN_PARALLEL_ELEMENTS);
+    if (helpers == 0) {
+        for (size_t c = 0; c < chunks; c++) body(context, c);
+        return;
+    }
+    job.what = JOB_CALL;
+    job.body = body;
+    job.context = context;
+    job.chunks = (uint32_t)chunks;
+    run_job(0);
 }

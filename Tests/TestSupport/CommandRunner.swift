@@ -15,11 +15,15 @@ public enum CommandRunner {
     }
 
     /// Runs `loratool` with `arguments` from the package root and waits for it; `input`, if given,
-    /// is its standard input (else it gets an empty one).
-    public static func run(_ arguments: [String], input: String? = nil) throws -> Result {
+    /// is its standard input (else it gets an empty one); `environment` adds to (or replaces in)
+    /// the test process's environment.
+    public static func run(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = Fixtures.packageRoot
         let out = Pipe(), err = Pipe(), inPipe = Pipe()
         process.standardOutput = out

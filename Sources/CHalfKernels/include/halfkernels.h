@@ -27,6 +27,12 @@ void half_matvec(const uint16_t *w, half_kind kind, size_t ldw, size_t cols, siz
 void half_matvec_parallel(const uint16_t *w, half_kind kind, size_t ldw, size_t cols, size_t rows,
                           const float *x, float *y, int threads);
 
+/// Runs `body(context, c)` for every chunk `c` in `[0, chunks)` on up to `threads` threads (the
+/// caller and the helpers of `half_matvec_parallel`), returning when all are done. Chunks run in
+/// any order, concurrently; on the caller alone when `threads` <= 1, for one chunk, or when
+/// another thread is using the helpers at the moment.
+void half_pool_run(size_t chunks, void (*body)(void *context, size_t chunk), void *context, int threads);
+
 /// Whether the AVX2/FMA/F16C kernels are used on this CPU (1) or the portable loops (0).
 int half_kernels_vectorized(void);
 

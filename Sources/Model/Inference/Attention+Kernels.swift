@@ -1,10 +1,11 @@
 import Foundation
 
 extension Attention {
-    /// Decoding one token: each head's scores against its key/value group (matrix-vector products).
+    /// Decoding one token: each head's scores against its key/value group, as plain loops (a few
+    /// dozen keys of `headDim` floats: a BLAS call per head would cost more than the arithmetic).
     func attendOneRowPerHead(_ fused: [Float], width: Int, start: Int, total: Int, group: Int, scale: Float,
                                      cache: LayerKVCache, into context: inout [Float]) {
-        let qWidth = heads * headDim, kvWidth = kvHeads * headDim
+        let kvWidth = kvHeads * headDim
         var scores = [Float](repeating: 0, count: total)
         fused.withUnsafeBufferPointer { q in
             cache.keys.withUnsafeBufferPointer { keys in
@@ -13,15 +14,16 @@ extension Attention {
                         scores.withUnsafeMutableBufferPointer { sc in
                             for h in 0..<heads {
                                 let g = h / group
-                                BLAS.gemmTransposedB(m: 1, n: total, k: headDim, alpha: scale,
-                                                     a: q.baseAddress! + h * headDim, lda: width,
-                                                     b: keys.baseAddress! + g * headDim, ldb: kvWidth,
-                                                     c: sc.baseAddress!, ldc: total)
+                                let query = q.baseAddress! + h * headDim
+                                for t in 0..<total {
+                                    sc[t] = scale * VectorMath.dot(query, keys.baseAddress! + t * kvWidth + g * headDim, count: headDim)
+                                }
                                 Softmax.causalRow(sc.baseAddress!, valid: start + 1, width: total)
-                                BLAS.gemm(m: 1, n: headDim, k: total,
-                                          a: sc.baseAddress!, lda: total,
-                                          b: values.baseAddress! + g * headDim, ldb: kvWidth,
-                                          c: ctx.baseAddress! + h * headDim, ldc: qWidth)
+                                let out = ctx.baseAddress! + h * headDim
+                                out.update(repeating: 0, count: headDim)
+                                for t in 0..<total {
+                                    VectorMath.addScaled(sc[t], values.baseAddress! + t * kvWidth + g * headDim, to: out, count: headDim)
+                                }
                             }
                         }
                     }
@@ -36,50 +38,42 @@ extension Attention {
     /// Several tokens: the `group` query heads that share one key/value head are stacked into one
     /// `[rows · group, headDim]` matrix, so each group costs two large products instead of
     /// `2 · group` small ones. Stacked row `r · group + j` is token `r`, head `g · group + j`.
+    /// Each (key/value head, block of `chunkRows` tokens) pair is one chunk of `ForwardThreads`,
+    /// with scratch memory of its own that grows linearly with the sequence.
     func attendGrouped(_ fused: [Float], rows: Int, width: Int, start: Int, total: Int, group: Int, scale: Float,
                                cache: LayerKVCache, into context: inout [Float]) {
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim
-        let stacked = rows * group
         let block = group * headDim
-        var queries = [Float](repeating: 0, count: stacked * headDim)
-        // Scores of one block of query rows only, so scratch memory grows linearly with the sequence.
-        var scores = [Float](repeating: 0, count: Swift.min(rows, Self.chunkRows) * group * total)
-        var outputs = [Float](repeating: 0, count: stacked * headDim)
+        let blocks = (rows + Self.chunkRows - 1) / Self.chunkRows
+        let headDim = self.headDim
         fused.withUnsafeBufferPointer { q in
             cache.keys.withUnsafeBufferPointer { keys in
                 cache.values.withUnsafeBufferPointer { values in
                     context.withUnsafeMutableBufferPointer { ctx in
-                        queries.withUnsafeMutableBufferPointer { qs in
-                            scores.withUnsafeMutableBufferPointer { sc in
-                                outputs.withUnsafeMutableBufferPointer { out in
-                                    for g in 0..<kvHeads {
-                                        for r in 0..<rows {
-                                            (qs.baseAddress! + r * block).update(from: q.baseAddress! + r * width + g * block, count: block)
-                                        }
-                                        // Causal: tokens of chunk [r0, r1) see keys [0, start + r1) only,
-                                        // so later chunks get wider products and none computes masked scores.
-                                        var r0 = 0
-                                        while r0 < rows {
-                                            let r1 = Swift.min(rows, r0 + Self.chunkRows)
-                                            let seen = start + r1
-                                            let firstRow = r0 * group, chunkRows = (r1 - r0) * group
-                                            BLAS.gemmTransposedB(m: chunkRows, n: seen, k: headDim, alpha: scale,
-                                                                 a: qs.baseAddress! + firstRow * headDim, lda: headDim,
-                                                                 b: keys.baseAddress! + g * headDim, ldb: kvWidth,
-                                                                 c: sc.baseAddress!, ldc: total)
-                                            for i in 0..<chunkRows {
-                                                Softmax.causalRow(sc.baseAddress! + i * total, valid: start + (firstRow + i) / group + 1, width: seen)
-                                            }
-                                            BLAS.gemm(m: chunkRows, n: headDim, k: seen,
-                                                      a: sc.baseAddress!, lda: total,
-                                                      b: values.baseAddress! + g * headDim, ldb: kvWidth,
-                                                      c: out.baseAddress! + firstRow * headDim, ldc: headDim)
-                                            r0 = r1
-                                        }
-                                        for r in 0..<rows {
-                                            (ctx.baseAddress! + r * qWidth + g * block).update(from: out.baseAddress! + r * block, count: block)
-                                        }
-                                    }
+                        let q = q.baseAddress!, keys = keys.baseAddress!, values = values.baseAddress!, ctx = ctx.baseAddress!
+                        ForwardThreads.run(chunks: kvHeads * blocks) { chunk in
+                            let g = chunk / blocks
+                            // Causal: tokens [r0, r1) see keys [0, start + r1) only, so later
+                            // blocks get wider products and none computes masked scores.
+                            let r0 = (chunk % blocks) * Self.chunkRows
+                            let r1 = Swift.min(rows, r0 + Self.chunkRows)
+                            let seen = start + r1, stacked = (r1 - r0) * group
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: stacked * (2 * headDim + seen)) { scratch in
+                                let queries = scratch.baseAddress!, outputs = queries + stacked * headDim
+                                let scores = outputs + stacked * headDim
+                                for r in r0..<r1 {
+                                    (queries + (r - r0) * block).update(from: q + r * width + g * block, count: block)
+                                }
+                                BLAS.gemmTransposedB(m: stacked, n: seen, k: headDim, alpha: scale,
+                                                     a: queries, lda: headDim, b: keys + g * headDim, ldb: kvWidth,
+                                                     c: scores, ldc: seen)
+                                for i in 0..<stacked {
+                                    Softmax.causalRow(scores + i * seen, valid: start + r0 + i / group + 1, width: seen)
+                                }
+                                BLAS.gemm(m: stacked, n: headDim, k: seen, a: scores, lda: seen,
+                                          b: values + g * headDim, ldb: kvWidth, c: outputs, ldc: headDim)
+                                for r in r0..<r1 {
+                                    (ctx + r * qWidth + g * block).update(from: outputs + (r - r0) * block, count: block)
                                 }
                             }
                         }

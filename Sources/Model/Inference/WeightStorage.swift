@@ -73,8 +73,9 @@ enum WeightElements {
 /// Row-major weight rows shared by several linear layers that read the same input (q/k/v,
 /// gate/up), so they run as one matrix product; held float32 or 16-bit as stored.
 ///
-/// Products: float32 rows go to OpenBLAS; 16-bit rows are read by `half_matvec` for one input
-/// row (decoding: half the bytes per token) and widened block by block into `sgemm` for several.
+/// Products: float32 rows go to OpenBLAS a chunk of rows per thread (`ForwardThreads`); 16-bit
+/// rows are read by `half_matvec` for one input row (decoding: half the bytes per token) and
+/// widened chunk by chunk into `sgemm` for several.
 final class WeightStorage: @unchecked Sendable {
     // @unchecked: `elements` changes only while the model is built or merged in memory
     // (`makeFloat32`), never while a forward pass runs; the model is not shared across threads then.
@@ -136,7 +137,10 @@ final class WeightStorage: @unchecked Sendable {
         switch elements {
         case .float32(let f):
             f.withUnsafeBufferPointer { w in
-                BLAS.gemmTransposedB(m: m, n: n, k: k, a: x, lda: k, b: w.baseAddress! + first * k, ldb: k, c: y, ldc: ldy)
+                let rowsBase = w.baseAddress! + first * k
+                ForwardThreads.forEachRowChunk(rows: n, columns: k) { chunk, count in
+                    BLAS.gemmTransposedB(m: m, n: count, k: k, a: x, lda: k, b: rowsBase + chunk * k, ldb: k, c: y + chunk, ldc: ldy)
+                }
             }
         case .float16(let h), .bfloat16(let h):
             let kind = elements.halfKind!
