@@ -69,7 +69,16 @@ KERNEL __attribute__((always_inline)) static inline void matvec_avx2_kind(const 
         const uint16_t *p0 = w + r * ldw, *p1 = p0 + ldw, *p2 = p1 + ldw, *p3 = p2 + ldw;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
         size_t c = 0;
+        // The next four rows follow these in memory (when they are this product's): fetch them
+        // while these are multiplied, one cache line per row every other step.
+        const char *ahead = r + 8 <= r1 ? (const char *)(p0 + 4 * ldw) : NULL;
         for (; c + 16 <= cols; c += 16) {
+            if (ahead && (c & 16) == 0) {
+                _mm_prefetch(ahead + 2 * c, _MM_HINT_T0);
+                _mm_prefetch(ahead + 2 * (c + ldw), _MM_HINT_T0);
+                _mm_prefetch(ahead + 2 * (c + 2 * ldw), _MM_HINT_T0);
+                _mm_prefetch(ahead + 2 * (c + 3 * ldw), _MM_HINT_T0);
+            }
             __m256 x0 = _mm256_loadu_ps(x + c), x1 = _mm256_loadu_ps(x + c + 8);
             a0 = _mm256_fmadd_ps(load8(p0 + c, kind), x0, a0);
             a1 = _mm256_fmadd_ps(load8(p1 + c, kind), x0, a1);
