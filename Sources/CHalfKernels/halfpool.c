@@ -1,9 +1,9 @@
 // Splitting one matrix-vector product, or any job cut into chunks (a prefill's widen-and-multiply
-// of 16-bit weights), across threads. Decoding issues a few dozen products per token, each tens
-// of microseconds long, so helpers are persistent: after a product each spins briefly for the
-// next one (during decoding it follows within microseconds), then sleeps on a condition
-// variable; after a chunked job (milliseconds apart, with other multi-threaded work between them)
-// a helper sleeps at once, so that it never takes a core from that work. The rows are cut into chunks that the caller and the helpers claim one at
+// of 16-bit weights, its attention), across threads. Decoding issues a few dozen products per
+// token, each tens of microseconds long, so helpers are persistent: after a job each spins
+// briefly for the next one (it usually follows within microseconds; the forward pass runs no
+// other threads, OpenBLAS being single-threaded inside the chunks), then sleeps on a condition
+// variable. The rows are cut into chunks that the caller and the helpers claim one at
 // a time, so a helper that is late (descheduled on a busy machine) costs nothing: the caller
 // takes its chunks. One caller at a time owns the helpers; a concurrent caller runs alone.
 #include "halfkernels.h"
@@ -35,8 +35,6 @@ static struct {
     uint32_t chunks;
 } job;
 
-// How long a helper spins for the next job after this one (pause rounds).
-static _Atomic int spin_rounds = SPIN_ROUNDS;
 
 // generation << 32 | next unclaimed chunk: a claim succeeds only for the generation it read.
 static _Atomic uint64_t claim;
@@ -69,9 +67,9 @@ static void *helper_main(void *arg) {
     (void)arg;
     uint32_t seen = atomic_load_explicit(&generation, memory_order_acquire);
     for (;;) {
-        int spins = 0, limit = atomic_load_explicit(&spin_rounds, memory_order_relaxed);
+        int spins = 0;
         while (atomic_load_explicit(&generation, memory_order_acquire) == seen) {
-            if (++spins < limit) { CPU_RELAX(); continue; }
+            if (++spins < SPIN_ROUNDS) { CPU_RELAX(); continue; }
             pthread_mutex_lock(&sleep_mutex);
             while (atomic_load_explicit(&generation, memory_order_acquire) == seen) {
                 sleepers++;
@@ -103,8 +101,7 @@ static int ensure_helpers(int wanted) {
 
 // Runs `job` (set up by the caller, who holds `owner`) on the caller and the helpers, then
 // releases `owner`.
-static void run_job(int spin) {
-    atomic_store_explicit(&spin_rounds, spin, memory_order_relaxed);
+static void run_job(void) {
     uint32_t gen = atomic_load_explicit(&generation, memory_order_relaxed) + 1;
     atomic_store_explicit(&finished, 0, memory_order_relaxed);
     atomic_store_explicit(&claim, (uint64_t)gen << 32, memory_order_release);
@@ -150,7 +147,7 @@ void half_matvec_parallel(const uint16_t *w, half_kind kind, size_t ldw, size_t 
     job.x = x;
     job.y = y;
     job.chunks = (uint32_t)((rows + chunk_rows - 1) / chunk_rows);
-    run_job(SPIN_ROUNDS);
+    run_job();
 }
 
 void half_pool_run(size_t chunks, void (*body)(void *context, size_t chunk), void *context, int threads) {
@@ -163,5 +160,5 @@ void half_pool_run(size_t chunks, void (*body)(void *context, size_t chunk), voi
     job.body = body;
     job.context = context;
     job.chunks = (uint32_t)chunks;
-    run_job(0);
+    run_job();
 }
