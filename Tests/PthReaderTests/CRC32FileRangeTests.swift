@@ -5,7 +5,7 @@ import TestSupport
 @testable import PthReader
 
 /// `CRC32.ofFileRange` checksums file bytes through `mmap` windows: the same CRC-32 as over the
-/// bytes in memory, for any offset and length (windows of 16 MiB, unaligned starts), and a file
+/// bytes in memory, for any offset and length (windows of 8 MiB, unaligned starts), and a file
 /// truncated while it is read is an error, not a SIGBUS that ends the process.
 @Suite(.serialized) struct CRC32FileRangeTests {
     /// A temporary file of `count` pseudo-random bytes; its descriptor is open for reading.
@@ -27,7 +27,7 @@ import TestSupport
     @Test func rangesGiveTheCRCOfTheirBytes() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let count = (16 << 20) + (3 << 20) + 12345   // more than one 16 MiB window
+        let count = (16 << 20) + (3 << 20) + 12345   // more than two 8 MiB windows
         let (_, fd, bytes) = try Self.file(count: count, in: dir)
         defer { close(fd) }
         let ranges = [(0, count), (0, 1), (4097, 300_001), (4096, 16 << 20), (1, (16 << 20) + 1),

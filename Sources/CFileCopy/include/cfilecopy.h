@@ -14,7 +14,7 @@ ssize_t lt_copy_file_range(int in_fd, long long *in_offset, int out_fd, size_t l
 typedef uint32_t (*lt_checksum_update)(uint32_t previous, const unsigned char *bytes, uint64_t count);
 
 /// Runs `update` over `count` bytes of `fd` at `offset`, continuing `*checksum`, reading them
-/// straight from the page cache through read-only `mmap` windows of 16 MiB (no copy into a
+/// straight from the page cache through read-only `mmap` windows of 8 MiB (no copy into a
 /// buffer, as `pread` makes; each window is unmapped before the next, so the resident set stays
 /// small).
 ///
