@@ -46,22 +46,18 @@ final class FileSource: ByteSource, @unchecked Sendable {
         }
     }
 
-    /// The range itself, bounds-checked; with `withCRC`, its CRC-32 read from the file.
+    /// The range itself, bounds-checked; with `withCRC`, its CRC-32 read from the file (`CRC32.ofFileRange`).
     func span(offset: Int, count: Int, withCRC: Bool, context: String) throws -> FileSpan? {
         guard offset >= 0, count <= size, offset <= size - count else {
             throw PthReaderError.malformed(path: path, entry: context, reason: "needs bytes \(offset)..<\(offset + count) but the file has \(size)")
         }
         var crc: UInt32?
         if withCRC {
-            let piece = 256 << 10
-            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.min(count, piece), alignment: 64)
-            defer { scratch.deallocate() }
-            var sum: UInt32 = 0, done = 0
-            while done < count {
-                let chunk = UnsafeMutableRawBufferPointer(rebasing: scratch[..<Swift.min(scratch.count, count - done)])
-                try read(offset: offset + done, into: chunk, context: context)
-                sum = CRC32.update(sum, UnsafeRawBufferPointer(chunk))
-                done += chunk.count
+            let result = try CRC32.ofFileRange(descriptor: fd, offset: offset, count: count) { code in
+                PthReaderError.unreadable(path: path, reason: String(cString: strerror(code)))
+            }
+            guard case .crc(let sum) = result else {
+                throw PthReaderError.malformed(path: path, entry: context, reason: "file ends early (was it truncated meanwhile?)")
             }
             crc = sum
         }

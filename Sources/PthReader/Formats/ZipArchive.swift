@@ -214,20 +214,14 @@ final class ZipArchive: @unchecked Sendable {
         }
     }
 
-    /// CRC-32 of `count` file bytes at `from`, continuing `initial`, read in 256 KiB pieces (each
-    /// stays in L2 cache between the read's copy and the CRC).
+    /// CRC-32 of `count` file bytes at `from`, continuing `initial`, read straight from the page
+    /// cache (`CRC32.ofFileRange`: mmap windows, or 256 KiB `pread` pieces where mapping fails).
     private func crcOfRange(_ entry: Entry, from: Int, count: Int, initial: UInt32 = 0) throws -> UInt32 {
-        var crc = initial
-        guard count > 0 else { return crc }
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.min(count, 256 << 10), alignment: 64)
-        defer { scratch.deallocate() }
-        var done = 0
-        while done < count {
-            let n = Swift.min(scratch.count, count - done)
-            let piece = UnsafeMutableRawBufferPointer(rebasing: scratch[..<n])
-            try preadFully(piece, at: from + done, entry: entry)
-            crc = CRC32.update(crc, UnsafeRawBufferPointer(piece))
-            done += n
+        let result = try CRC32.ofFileRange(descriptor: fd, offset: from, count: count, initial: initial) { code in
+            PthReaderError.unreadable(path: path, reason: "\(entry.name): \(String(cString: strerror(code)))")
+        }
+        guard case .crc(let crc) = result else {
+            throw PthReaderError.malformed(path: path, entry: entry.name, reason: "file ends inside the record (was it truncated meanwhile?)")
         }
         return crc
     }
