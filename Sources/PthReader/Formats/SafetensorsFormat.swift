@@ -45,11 +45,10 @@ enum SafetensorsFormat {
         let dataStart = 8 + Int(length)
         let dataSize = file.size - dataStart
         // A name given twice keeps its last entry, at its first position (serde's map semantics).
-        var last: [[UInt8]: Int] = [:]
-        for (i, member) in members.enumerated() { last[Array(member.key.utf8)] = i }
+        let keep = lastOfEachName(members.map { $0.key })
         var metadataItems: [DictItem] = []
         var entries: [Entry] = []
-        for (i, member) in members.enumerated() where last[Array(member.key.utf8)] == i {
+        for (i, member) in members.enumerated() where keep[i] {
             if member.key == "__metadata__" {
                 metadataItems = try metadata(member.value, path: path)
             } else {
@@ -57,10 +56,18 @@ enum SafetensorsFormat {
             }
         }
         // The safetensors rule: sorted by offsets, each range starts where the previous ended.
-        entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        var sorted = true
+        for i in entries.indices.dropFirst() where entries[i - 1].begin > entries[i].begin
+            || entries[i - 1].begin == entries[i].begin && entries[i - 1].end > entries[i].end {
+            sorted = false
+            break
+        }
+        if !sorted { entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) } }
         var position = 0
         var items: [DictItem] = metadataItems
+        items.reserveCapacity(metadataItems.count + entries.count)
         var storages: [String: StorageLocation] = [:]
+        storages.reserveCapacity(entries.count)
         for e in entries {
             guard e.begin == position, e.end >= e.begin else {
                 let what = e.begin < position ? "overlaps the previous tensor's bytes" : e.end < e.begin ? "ends before it begins" : "leaves a gap of \(e.begin - position) bytes before it"
@@ -92,6 +99,26 @@ enum SafetensorsFormat {
                 reason: "the tensors cover \(position) of the \(dataSize) data bytes: \(dataSize - position) trailing bytes (safetensors refuses a file not fully covered)")
         }
         return (items, storages)
+    }
+
+    /// Whether each member is the last with its name, names compared byte for byte.
+    ///
+    /// One `String` dictionary finds canonically equal names; only when two of them differ in
+    /// their bytes (NFC and NFD spellings, refused later by name) are the bytes indexed instead.
+    private static func lastOfEachName(_ names: [String]) -> [Bool] {
+        var keep = [Bool](repeating: true, count: names.count)
+        var last: [String: Int] = [:]
+        last.reserveCapacity(names.count)
+        for (i, name) in names.enumerated() {
+            guard let other = last.updateValue(i, forKey: name) else { continue }
+            guard names[other].utf8.elementsEqual(name.utf8) else {
+                var byBytes: [[UInt8]: Int] = [:]
+                for (i, name) in names.enumerated() { byBytes[Array(name.utf8)] = i }
+                return names.indices.map { byBytes[Array(names[$0].utf8)] == $0 }
+            }
+            keep[other] = false
+        }
+        return keep
     }
 
     /// `__metadata__`: null, or a map of strings to strings (last value of a repeated key wins).

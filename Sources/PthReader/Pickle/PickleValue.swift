@@ -93,11 +93,11 @@ final class DictBox {
 
 /// The identity of a hashable pickle value as a Python dict key.
 enum PickleKey: Hashable {
-    case text([UInt8]), number(Int), big(String), float(UInt64), bytes([UInt8]), none
+    case text(UTF8Key), number(Int), big(String), float(UInt64), bytes([UInt8]), none
 
     init?(_ value: PickleValue) {
         switch value {
-        case .string(let s): self = .text(Array(s.utf8))
+        case .string(let s): self = .text(UTF8Key(s))
         case .int(let i): self = .number(i)
         case .bool(let b): self = .number(b ? 1 : 0)
         case .bigInt(let s): self = .big(s)
@@ -107,6 +107,21 @@ enum PickleKey: Hashable {
         case .none: self = .none
         default: return nil
         }
+    }
+}
+
+/// A string compared and hashed by its UTF-8 bytes (never by Unicode canonical equivalence),
+/// without copying them into an array.
+struct UTF8Key: Hashable {
+    let text: String
+    init(_ text: String) { self.text = text }
+
+    static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
+
+    func hash(into hasher: inout Hasher) {
+        var copy = text
+        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        hasher.combine(text.utf8.count)
     }
 }
 
