@@ -68,6 +68,8 @@ enum SafetensorsFormat {
         items.reserveCapacity(metadataItems.count + entries.count)
         var storages: [String: StorageLocation] = [:]
         storages.reserveCapacity(entries.count)
+        // Files of many tensors repeat a few shapes: one shared array per distinct shape and strides.
+        var layouts: [[Int]: (shape: [Int], strides: [Int])] = [:]
         for e in entries {
             guard e.begin == position, e.end >= e.begin else {
                 let what = e.begin < position ? "overlaps the previous tensor's bytes" : e.end < e.begin ? "ends before it begins" : "leaves a gap of \(e.begin - position) bytes before it"
@@ -90,7 +92,12 @@ enum SafetensorsFormat {
             position = e.end
             let key = keyPrefix + e.name
             storages[key] = StorageLocation(source: file, offset: dataStart + e.begin, byteCount: bytes, dtype: e.dtype)
-            let tensor = TensorEntry(name: e.name, dtype: e.dtype, shape: e.shape, strides: TensorEntry.contiguousStrides(for: e.shape),
+            let layout: (shape: [Int], strides: [Int])
+            if let known = layouts[e.shape] { layout = known } else {
+                layout = (e.shape, TensorEntry.contiguousStrides(for: e.shape))
+                if layouts.count < 4096 { layouts[e.shape] = layout }
+            }
+            let tensor = TensorEntry(name: e.name, dtype: e.dtype, shape: layout.shape, strides: layout.strides,
                                      storageOffset: 0, storageKey: key)
             items.append(DictItem(key: .string(e.name), value: .tensor(tensor)))
         }

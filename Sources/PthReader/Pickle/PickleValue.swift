@@ -75,14 +75,18 @@ final class DictBox {
     /// `dict[key] = value`.
     func set(_ key: PickleValue, _ value: PickleValue) {
         if let identity = PickleKey(key) {
-            if let position = positions[identity] {
+            // One hash lookup: the slot is created holding the new position, or keeps the old one.
+            let next = items.count
+            let position = DictBox.claim(&positions[identity, default: next])
+            if position != next {
                 items[position].value = value
                 return
             }
-            positions[identity] = items.count
         }
         items.append((key, value))
     }
+
+    private static func claim(_ slot: inout Int) -> Int { slot }
 
     /// Drops every item (teardown of deep structures without deep recursion).
     func removeAll() {

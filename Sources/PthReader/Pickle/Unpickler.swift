@@ -27,6 +27,8 @@ struct Unpickler {
     /// Distinct indices set (`len(memo)` for `MEMOIZE`).
     private var memoCount = 0
     private var containers: [AnyObject] = []
+    /// Shapes and strides already seen (see `intern`).
+    var layouts: [[Int]: [Int]] = [:]
     private var opcodeOffset = 0
     private var created = 0
     private let persistentLoad: PersistentLoad
