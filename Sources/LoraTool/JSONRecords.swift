@@ -21,24 +21,42 @@ struct JSONRecords {
 
     /// The shell's bytes with each array spliced in.
     static func splice(shell: [UInt8], arrays: [Member]) -> [UInt8] {
-        var text = shell
+        var out: [UInt8] = []
+        write(shell: shell, arrays: arrays) { out += $0 }
+        return out
+    }
+
+    /// Hands the shell with each array spliced in to `sink`, in pieces of about 1 MiB, so that a
+    /// million records never sit in memory twice (nor once: the output of 1M tensors is 500 MB).
+    static func write(shell: [UInt8], arrays: [Member], to sink: ([UInt8]) throws -> Void) rethrows {
+        var places: [(at: Int, length: Int, member: Member)] = []
         for array in arrays where array.count > 0 {
             let empty = Array("\n  \"\(array.key)\" : [\n\n  ]".utf8)
-            guard let at = find(empty, in: text) else { continue }
-            var records = JSONRecords()
-            records.bytes.reserveCapacity(array.count * 200)
-            records.bytes.append(contentsOf: "\n  \"\(array.key)\" : [".utf8)
-            for i in 0..<array.count {
+            if let at = find(empty, in: shell) { places.append((at, empty.count, array)) }
+        }
+        places.sort { $0.at < $1.at }
+        var records = JSONRecords()
+        records.bytes.reserveCapacity(1 << 21)
+        var done = 0
+        for place in places {
+            records.bytes.append(contentsOf: shell[done..<place.at])
+            records.bytes.append(contentsOf: "\n  \"\(place.member.key)\" : [".utf8)
+            for i in 0..<place.member.count {
                 if i > 0 { records.bytes.append(UInt8(ascii: ",")) }
                 records.bytes.append(contentsOf: "\n    {".utf8)
                 records.fieldCount = 0
-                array.element(i, &records)
+                place.member.element(i, &records)
                 records.bytes.append(contentsOf: "\n    }".utf8)
+                if records.bytes.count >= 1 << 20 {
+                    try sink(records.bytes)
+                    records.bytes.removeAll(keepingCapacity: true)
+                }
             }
             records.bytes.append(contentsOf: "\n  ]".utf8)
-            text.replaceSubrange(at..<(at + empty.count), with: records.bytes)
+            done = place.at + place.length
         }
-        return text
+        records.bytes.append(contentsOf: shell[done...])
+        try sink(records.bytes)
     }
 
     private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {

@@ -22,9 +22,11 @@ enum Output {
     static func printJSON<C: JSONReporting>(shell: some Encodable, records: [JSONRecords.Member], for command: C) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        var bytes = JSONRecords.splice(shell: [UInt8](try encoder.encode(Envelope(command: C.jsonName, echo: command.echo, body: shell))), arrays: records)
-        bytes.append(0x0A)
-        try bytes.withUnsafeBytes { try write($0, to: STDOUT_FILENO) }
+        var text = [UInt8](try encoder.encode(Envelope(command: C.jsonName, echo: command.echo, body: shell)))
+        text.append(0x0A)
+        try JSONRecords.write(shell: text, arrays: records) { piece in
+            try piece.withUnsafeBytes { try write($0, to: STDOUT_FILENO) }
+        }
     }
 
     /// A failed write to stdout (full disk, closed descriptor, broken pipe with SIGPIPE ignored).
