@@ -33,12 +33,49 @@ struct InspectCommand: JSONReporting {
                 : "verified: \(integrity.uncheckedStorages) storages, \(Output.byteSize(integrity.bytes)) read in full (the format has no checksums)"
             Output.printError(line + "\n")
         }
+        Output.keepUntilExit(checkpoint, report)
         if json {
-            try Output.printJSON(report, for: self)
+            try Output.printJSON(shell: Self.jsonShell(report), records: Self.jsonRecords(report), for: self)
         } else {
             let isAdapter = (try? ModelInput.refuseAdapter(checkpoint)) == nil
             Output.say(InspectText.render(report, isAdapter: isAdapter), terminator: "")
         }
+    }
+}
+
+extension InspectCommand {
+    /// The report without its tensors and modules, which `jsonRecords` writes.
+    static func jsonShell(_ report: InspectionReport) -> InspectionReport {
+        var shell = report
+        shell.tensors = []
+        shell.modules = []
+        return shell
+    }
+
+    /// The report's modules and tensors, keys in sorted order as `JSONEncoder` writes them.
+    static func jsonRecords(_ report: InspectionReport) -> [JSONRecords.Member] {
+        [
+            JSONRecords.Member(key: "modules", count: report.modules.count) { i, out in
+                let m = report.modules[i]
+                out.field("is_head", m.isHead)
+                out.field("kind", m.kind)
+                out.field("parameters", m.parameters)
+                out.field("path", m.path)
+                out.field("summary", m.summary)
+            },
+            JSONRecords.Member(key: "tensors", count: report.tensors.count) { i, out in
+                let t = report.tensors[i]
+                out.field("bytes", t.bytes)
+                out.field("contiguous", t.contiguous)
+                out.field("dtype", t.dtype)
+                out.field("elements", t.elements)
+                out.field("name", t.name)
+                out.field("shape", t.shape)
+                out.field("storage", t.storage)
+                out.field("storage_offset", t.storageOffset)
+                out.field("strides", t.strides)
+            },
+        ]
     }
 }
 
@@ -49,34 +86,63 @@ enum InspectText {
         if isAdapter, let a = report.adapter {
             out += "a LoRA adapter (\(a.format)), not a model: merge it with `loratool merge BASE \(report.path) -o OUT`\n"
         }
-        let tensorsByName = Dictionary(report.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var rows: [(String, String, String)] = []
+        // Tensor positions by name (the first of canonically equal names, as a `String` dictionary
+        // gives it); `inModel` marks those positions, so a name is in the model exactly when a
+        // module parameter's name equals it as `String`s.
+        var position: [String: Int] = [:]
+        position.reserveCapacity(report.tensors.count)
+        for (i, t) in report.tensors.enumerated() where position[t.name] == nil { position[t.name] = i }
+        var inModel = [Bool](repeating: false, count: report.tensors.count)
+        var rows: [(path: String, summary: String, params: String)] = []
+        rows.reserveCapacity(report.modules.count)
+        var width0 = 0, width1 = 0
         for module in report.modules {
-            let indent = String(repeating: "  ", count: module.path.split(separator: ".").count - 1)
-            let params = module.parameters.compactMap { name -> String? in
-                guard let t = tensorsByName[name] else { return nil }
-                let local = name.split(separator: ".").last.map(String.init) ?? name
-                return "\(local) [\(t.shape.map(String.init).joined(separator: ", "))] \(t.dtype)"
-            }.joined(separator: "; ")
-            var summary = module.summary + (module.isHead ? " (head)" : "")
+            let depth = TextColumns.componentCount(module.path)
+            var params = ""
+            for name in module.parameters {
+                guard let i = position[name] else { continue }
+                inModel[i] = true
+                let t = report.tensors[i]
+                if !params.isEmpty { params += "; " }
+                params += TextColumns.lastComponent(name)
+                params += " ["
+                TextColumns.appendShape(t.shape, to: &params)
+                params += "] "
+                params += t.dtype
+            }
+            var path = depth > 1 ? String(repeating: "  ", count: depth - 1) : ""
+            path += module.path
+            var summary = module.summary
+            if module.isHead { summary += " (head)" }
             if let tied = report.tiedHead, module.parameters.contains(tied.head) {
                 summary += ", tied to \(tied.embedding)"
             }
-            rows.append((indent + module.path, summary, params))
+            width0 = max(width0, TextColumns.width(path))
+            width1 = max(width1, TextColumns.width(summary))
+            rows.append((path, summary, params))
         }
-        let width0 = min(rows.map(\.0.count).max() ?? 0, 60)
-        let width1 = min(rows.map(\.1.count).max() ?? 0, 48)
-        out.reserveCapacity(rows.count * (width0 + width1 + 40))
+        width0 = min(width0, 60)
+        width1 = min(width1, 48)
+        out.reserveCapacity(out.utf8.count + rows.count * (width0 + width1 + 40))
         for row in rows {
-            // Each row is trimmed on its own: the output grows linearly with the number of modules.
-            out += (pad(row.0, width0) + "  " + pad(row.1, width1) + (row.2.isEmpty ? "" : "  " + row.2)).trimmingTrailingSpaces()
+            // Each row is written and trimmed in place: the output grows linearly with the number of modules.
+            let start = out.endIndex
+            out += row.path
+            TextColumns.pad(&out, TextColumns.width(row.path), to: width0)
+            out += "  "
+            out += row.summary
+            if !row.params.isEmpty {
+                TextColumns.pad(&out, TextColumns.width(row.summary), to: width1)
+                out += "  "
+                out += row.params
+            }
+            TextColumns.trimTrailingSpaces(&out, rowStart: start)
             out += "\n"
         }
         if let tied = report.tiedHead, let source = tied.declaredBy {
             out += "\(tied.head): not stored; tied to \(tied.embedding) (\(source))\n"
         }
-        let inModel = Set(report.modules.flatMap(\.parameters))
-        let others = report.tensors.filter { !inModel.contains($0.name) }
+        let others = report.tensors.indices.filter { !inModel[position[report.tensors[$0].name]!] }.map { report.tensors[$0] }
         if !others.isEmpty {
             out += "\ntensors outside the modules above (\(others.count)):\n"
             for t in others.prefix(40) {
@@ -106,17 +172,5 @@ enum InspectText {
         out += "\ntensors: \(report.tensors.count)   parameters: \(Output.grouped(report.parameters)) (\(Output.abbreviated(report.parameters)))"
         out += "   bytes: \(Output.grouped(report.tensorBytes)) (\(Output.byteSize(report.tensorBytes)))\n"
         return out
-    }
-
-    private static func pad(_ s: String, _ width: Int) -> String {
-        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
-    }
-}
-
-extension String {
-    func trimmingTrailingSpaces() -> String {
-        var s = self
-        while s.last == " " { s.removeLast() }
-        return s
     }
 }

@@ -38,11 +38,34 @@ struct TargetsCommand: JSONReporting {
         let checkpoint = try ModelInput.open(path)
         let selector = TargetSelector(modules: modules)
         let report = try TargetsReport.make(checkpoint: checkpoint, selector: selector, rank: rank)
+        Output.keepUntilExit(checkpoint, report)
         if json {
-            try Output.printJSON(report, for: self)
+            try Output.printJSON(shell: Self.jsonShell(report), records: Self.jsonRecords(report), for: self)
         } else {
             try Output.print(TargetsText.render(report, path: path, selection: modules == nil ? "in == out" : selector.description), terminator: "")
         }
+    }
+}
+
+extension TargetsCommand {
+    /// The report without its targets, which `jsonRecords` writes.
+    static func jsonShell(_ report: TargetsReport) -> TargetsReport {
+        var shell = report
+        shell.targets = []
+        return shell
+    }
+
+    /// The report's targets, keys in sorted order as `JSONEncoder` writes them.
+    static func jsonRecords(_ report: TargetsReport) -> [JSONRecords.Member] {
+        [
+            JSONRecords.Member(key: "targets", count: report.targets.count) { i, out in
+                let t = report.targets[i]
+                out.field("in_features", t.inFeatures)
+                out.field("lora_parameters", t.loraParameters)
+                out.field("module", t.module)
+                out.field("out_features", t.outFeatures)
+            },
+        ]
     }
 }
 
@@ -58,14 +81,28 @@ enum TargetsText {
         let w0 = max(header.0.count, rows.map(\.0.count).max() ?? 0)
         let w1 = max(header.1.count, rows.map(\.1.count).max() ?? 0)
         let w2 = max(header.2.count, rows.map(\.2.count).max() ?? 0)
-        func line(_ r: (String, String, String)) -> String {
-            r.0.padding(toLength: w0, withPad: " ", startingAt: 0) + "  "
-                + r.1.padding(toLength: w1, withPad: " ", startingAt: 0) + "  "
-                + String(repeating: " ", count: w2 - r.2.count) + r.2 + "\n"
+        // Foundation's `padding` counts UTF-16 units; ASCII text is padded without it (same result).
+        func padded(_ s: String, _ width: Int, into out: inout String) {
+            if TextColumns.isASCII(s) {
+                out += s
+                TextColumns.pad(&out, s.utf8.count, to: width)
+            } else {
+                out += s.padding(toLength: width, withPad: " ", startingAt: 0)
+            }
+        }
+        func line(_ r: (String, String, String), into out: inout String) {
+            padded(r.0, w0, into: &out)
+            out += "  "
+            padded(r.1, w1, into: &out)
+            out += "  "
+            TextColumns.pad(&out, r.2.count, to: w2)
+            out += r.2
+            out += "\n"
         }
         var out = "\(path): \(report.targets.count) target module\(report.targets.count == 1 ? "" : "s") (\(selection)), rank \(report.rank)\n"
-        out += line(header)
-        for r in rows { out += line(r) }
+        out.reserveCapacity(rows.count * (w0 + w1 + w2 + 5))
+        line(header, into: &out)
+        for r in rows { line(r, into: &out) }
         out += "total: \(Output.grouped(report.loraParameters)) LoRA parameters = "
             + String(format: "%.3f", report.percentOfModel) + "% of \(Output.grouped(report.modelParameters)) model parameters\n"
         return out

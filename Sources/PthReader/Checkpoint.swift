@@ -33,8 +33,13 @@ public final class Checkpoint: @unchecked Sendable {
     public let gguf: GGUFFile?
 
     let storages: [String: StorageLocation]
-    /// Tensor positions by the UTF-8 bytes of their names (never by Unicode canonical equivalence).
-    private let index: [[UInt8]: Int]
+    /// Tensor positions by name. No two names are canonically equivalent (refused when opened),
+    /// so a lookup finds the one candidate, whose bytes are then compared.
+    private let index: [String: Int]
+    /// Per tensor, a number for its storage (tensors with equal numbers share a storage key), and
+    /// how many tensors use each storage: a view of a storage used once is unique without hashing it.
+    private let storageIDs: [Int32]
+    private let storageUsers: [Int32]
 
     init(path: String, format: CheckpointFormat, root: Node, storages: [String: StorageLocation],
          configJSON: Data? = nil, adapterConfigJSON: Data? = nil, gguf: GGUFFile? = nil) throws {
@@ -50,6 +55,23 @@ public final class Checkpoint: @unchecked Sendable {
         self.tensors = tensors
         self.metadata = metadata
         self.index = try Checkpoint.uniqueIndex(of: tensors, path: path)
+        var ids: [String: Int32] = [:]
+        ids.reserveCapacity(storages.count)
+        var storageIDs: [Int32] = []
+        storageIDs.reserveCapacity(tensors.count)
+        var storageUsers: [Int32] = []
+        for tensor in tensors {
+            let id: Int32
+            if let known = ids[tensor.storageKey] { id = known } else {
+                id = Int32(storageUsers.count)
+                ids[tensor.storageKey] = id
+                storageUsers.append(0)
+            }
+            storageIDs.append(id)
+            storageUsers[Int(id)] += 1
+        }
+        self.storageIDs = storageIDs
+        self.storageUsers = storageUsers
         var total = 0
         for tensor in tensors {
             try validate(tensor)
@@ -63,9 +85,10 @@ public final class Checkpoint: @unchecked Sendable {
         }
     }
 
-    /// The tensor with this dotted name, if any.
+    /// The tensor with this dotted name (compared byte for byte), if any.
     public func tensor(named name: String) -> TensorEntry? {
-        index[Array(name.utf8)].map { tensors[$0] }
+        guard let i = index[name], tensors[i].name.utf8.elementsEqual(name.utf8) else { return nil }
+        return tensors[i]
     }
 
     /// Number of elements of the tensors whose names start with `prefix`, each viewed element range once.
@@ -75,8 +98,11 @@ public final class Checkpoint: @unchecked Sendable {
     public func parameterCount(under prefix: String = "") -> Int {
         var seen = Set<TensorView>()
         var total = 0
-        for t in tensors where t.name.hasPrefix(prefix) && seen.insert(TensorView(t)).inserted {
-            total += t.elementCount
+        for (i, t) in tensors.enumerated() where prefix.isEmpty || t.name.hasPrefix(prefix) {
+            // Only a storage used by several tensors can hold two equal views.
+            if storageUsers[Int(storageIDs[i])] == 1 || seen.insert(TensorView(t)).inserted {
+                total += t.elementCount
+            }
         }
         return total
     }
@@ -87,10 +113,14 @@ public final class Checkpoint: @unchecked Sendable {
     /// Bytes held by the storages the tensors use, each storage once.
     public var storageByteCount: Int {
         // Each storage lies inside the file, so the sum cannot really overflow; saturate to be sure.
-        Set(tensors.map(\.storageKey)).reduce(0) { total, key in
-            let (sum, overflow) = total.addingReportingOverflow(storages[key]?.byteCount ?? 0)
-            return overflow ? Int.max : sum
+        var counted = [Bool](repeating: false, count: storageUsers.count)
+        var total = 0
+        for (i, t) in tensors.enumerated() where !counted[Int(storageIDs[i])] {
+            counted[Int(storageIDs[i])] = true
+            let (sum, overflow) = total.addingReportingOverflow(storages[t.storageKey]?.byteCount ?? 0)
+            total = overflow ? Int.max : sum
         }
+        return total
     }
 
     /// Indexes tensors by name, refusing two tensors whose dotted names collide.
@@ -99,22 +129,21 @@ public final class Checkpoint: @unchecked Sendable {
     /// `True` beside `'True'`) are refused by name, and so are two names that differ only in Unicode
     /// normalisation (NFC and NFD `café`): torch keeps both, but Swift's `String ==` (used throughout
     /// the model code) would take them for one, so they cannot be told apart safely.
-    private static func uniqueIndex(of tensors: [TensorEntry], path: String) throws -> [[UInt8]: Int] {
-        var index: [[UInt8]: Int] = [:]
+    private static func uniqueIndex(of tensors: [TensorEntry], path: String) throws -> [String: Int] {
+        // One dictionary with `String` keys finds canonically equivalent names, which include
+        // byte-identical ones; the bytes then tell the two refusals apart.
         var canonical: [String: Int] = [:]
-        index.reserveCapacity(tensors.count)
         canonical.reserveCapacity(tensors.count)
         for (i, t) in tensors.enumerated() {
-            if let other = index.updateValue(i, forKey: Array(t.name.utf8)) {
+            guard let other = canonical.updateValue(i, forKey: t.name) else { continue }
+            if tensors[other].name.utf8.elementsEqual(t.name.utf8) {
                 throw PthReaderError.malformed(path: path, entry: t.name,
                     reason: "two tensors flatten to this name (tensors \(other) and \(i) in file order, e.g. a key 'a.b' beside a nested 'a' → 'b', or True beside 'True'); refusing rather than picking one")
             }
-            if let other = canonical.updateValue(i, forKey: t.name) {
-                throw PthReaderError.malformed(path: path, entry: t.name,
-                    reason: "names '\(tensors[other].name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())' and '\(t.name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())' differ only in Unicode normalisation (NFC/NFD); refusing rather than confusing them")
-            }
+            throw PthReaderError.malformed(path: path, entry: t.name,
+                reason: "names '\(tensors[other].name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())' and '\(t.name.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())' differ only in Unicode normalisation (NFC/NFD); refusing rather than confusing them")
         }
-        return index
+        return canonical
     }
 
     /// Checks that a tensor's view lies inside its storage, with overflow-safe arithmetic.
@@ -214,6 +243,11 @@ public final class Checkpoint: @unchecked Sendable {
         func join(_ component: String) -> String { prefix.isEmpty ? component : prefix + "." + component }
         switch node {
         case .tensor(var entry):
+            // A tensor already named by its path (safetensors) keeps its node: no new allocation.
+            if entry.name.utf8.elementsEqual(prefix.utf8) {
+                tensors.append(entry)
+                return node
+            }
             entry.name = prefix
             tensors.append(entry)
             return .tensor(entry)

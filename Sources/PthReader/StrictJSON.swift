@@ -80,7 +80,12 @@ enum StrictJSON: Equatable {
         func fail(_ reason: String) -> SyntaxError { SyntaxError(offset: offset, reason: reason) }
 
         mutating func skipWhitespace() {
-            while offset < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[offset]) { offset += 1 }
+            while offset < bytes.count {
+                switch bytes[offset] {
+                case 0x20, 0x09, 0x0A, 0x0D: offset += 1
+                default: return
+                }
+            }
         }
 
         mutating func expect(_ literal: String, _ value: StrictJSON) throws -> StrictJSON {
@@ -176,6 +181,17 @@ enum StrictJSON: Equatable {
 
         mutating func string() throws -> String {
             offset += 1
+            // Most strings hold no escape: validated straight from the bytes.
+            var end = offset
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 { end += 1 }
+            if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                guard let text = String(validating: bytes[offset..<end], as: UTF8.self) else {
+                    offset = end + 1
+                    throw fail("a string is not valid UTF-8")
+                }
+                offset = end + 1
+                return text
+            }
             var out: [UInt8] = []
             while true {
                 guard offset < bytes.count else { throw fail("the text ends inside a string") }

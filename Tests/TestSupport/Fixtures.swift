@@ -20,6 +20,21 @@ public enum Fixtures {
     /// A path under the local fixtures, as a string.
     public static func localPath(_ relative: String) -> String { local.appendingPathComponent(relative).path }
 
+    /// A safetensors file of `count` one-element `[1, 1]` float32 tensors named by `name`.
+    public static func safetensors(count: Int, name: (Int) -> String) -> [UInt8] {
+        var header = "{"
+        for i in 0..<count {
+            if i > 0 { header += "," }
+            header += "\"\(name(i))\":{\"dtype\":\"F32\",\"shape\":[1,1],\"data_offsets\":[\(4 * i),\(4 * i + 4)]}"
+        }
+        header += "}"
+        while (header.utf8.count + 8) % 8 != 0 { header += " " }
+        var bytes = withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Array($0) }
+        bytes += Array(header.utf8)
+        bytes += [UInt8](repeating: 0, count: 4 * count)
+        return bytes
+    }
+
     /// A fresh empty temporary directory for one test's outputs.
     public static func temporaryDirectory() throws -> URL {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loratool-test-\(UUID().uuidString)")

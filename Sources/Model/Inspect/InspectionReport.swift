@@ -175,7 +175,7 @@ public struct InspectionReport: Codable, Sendable, Equatable {
             TensorInfo(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, elements: $0.elementCount, bytes: $0.byteCount,
                        storage: $0.storageKey, storageOffset: $0.storageOffset, strides: $0.strides, contiguous: $0.isContiguous)
         }
-        modules = tree.namedModules(includeRoot: false).map {
+        modules = tree.allModules.dropFirst().map {
             ModuleInfo(path: $0.path, kind: $0.kind.identifier, summary: $0.summary, parameters: $0.parameters.map(\.name), isHead: $0.isHead)
         }
         (parameters, tiedHead) = try tree.parameterCount(in: checkpoint)

@@ -53,7 +53,7 @@ public enum TargetSelector: Sendable, Equatable {
 
     /// The selected modules in `named_modules()` order.
     public func select(in tree: ModuleTree) -> [Module] {
-        tree.namedModules(includeRoot: false).filter(selects)
+        tree.allModules.dropFirst().filter(selects)
     }
 
     /// How the selection was asked for, for messages (`q_proj,v_proj`, `all-linear`, ...).

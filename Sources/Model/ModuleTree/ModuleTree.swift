@@ -10,54 +10,110 @@ public struct ModuleTree: Sendable {
     public let allModules: [Module]
     /// The prefix stripped from tensor names to get module paths (`"model."` for a training checkpoint).
     public let prefix: String
-    private let index: [String: Int]
+    /// Position in `allModules` by module path.
+    private let index: [Substring: Int]
 
     /// Builds the tree from tensors; names must start with `prefix`, which is removed to form module paths.
     ///
     /// Tensors whose names do not start with `prefix` are ignored. Parameters keep their full names.
+    /// Linear in the number of tensors: one dictionary lookup per tensor (module paths are looked
+    /// up as slices of the names, not copied), modules linked by integer index.
     public init(tensors: [TensorEntry], prefix: String = "") {
         self.prefix = prefix
-        var order: [String] = [""]
-        var children: [String: [String]] = ["": []]
-        var params: [String: [TensorEntry]] = [:]
+        // Modules in creation order; 0 is the root.
+        var paths: [Substring] = [""]
+        var parent: [Int] = [-1]
+        var firstChild: [Int] = [-1], lastChild: [Int] = [-1], nextSibling: [Int] = [-1]
+        var firstParam: [Int] = [-1], lastParam: [Int] = [-1]
+        var nextParam = [Int](repeating: -1, count: tensors.count)
+        var byPath: [Substring: Int] = ["": 0]
+        byPath.reserveCapacity(tensors.count + 1)
 
-        func ensure(_ path: String) {
-            guard children[path] == nil else { return }
-            let parent = ModuleTree.parentPath(of: path)
-            ensure(parent)
-            children[path] = []
-            children[parent, default: []].append(path)
-            order.append(path)
+        // Iterative (a name may have any number of dots): climb to the nearest known ancestor,
+        // then create the missing modules from the top down.
+        var missing: [Substring] = []
+        func ensure(_ path: Substring) -> Int {
+            if let known = byPath[path] { return known }
+            missing.removeAll(keepingCapacity: true)
+            var p = path
+            var up = 0
+            while true {
+                missing.append(p)
+                let q = ModuleTree.split(p)?.parent ?? ""
+                if let known = byPath[q] { up = known; break }
+                p = q
+            }
+            for path in missing.reversed() {
+                let id = paths.count
+                paths.append(path)
+                parent.append(up)
+                firstChild.append(-1); lastChild.append(-1); nextSibling.append(-1)
+                firstParam.append(-1); lastParam.append(-1)
+                if lastChild[up] < 0 { firstChild[up] = id } else { nextSibling[lastChild[up]] = id }
+                lastChild[up] = id
+                byPath[path] = id
+                up = id
+            }
+            return up
         }
 
-        for tensor in tensors {
-            guard tensor.name.hasPrefix(prefix) else { continue }
-            let local = String(tensor.name.dropFirst(prefix.count))
-            let modulePath: String
-            if let dot = local.lastIndex(of: ".") {
-                modulePath = String(local[..<dot])
-            } else {
-                modulePath = ""
-            }
-            ensure(modulePath)
-            params[modulePath, default: []].append(tensor)
+        var previous = -1
+        var previousPath: Substring = ""
+        for (t, tensor) in tensors.enumerated() {
+            guard prefix.isEmpty || tensor.name.hasPrefix(prefix) else { continue }
+            let local: Substring = prefix.isEmpty ? Substring(tensor.name) : tensor.name.dropFirst(prefix.count)
+            let modulePath = ModuleTree.split(local)?.parent ?? ""
+            // Consecutive tensors of one module (weight, bias) skip the lookup.
+            let id: Int
+            if previous >= 0, modulePath.utf8.elementsEqual(previousPath.utf8) { id = previous } else { id = ensure(modulePath) }
+            previous = id
+            previousPath = modulePath
+            if lastParam[id] < 0 { firstParam[id] = t } else { nextParam[lastParam[id]] = t }
+            lastParam[id] = t
         }
 
         // Pre-order walk.
+        let count = paths.count
+        var strings = [String](repeating: "", count: count)
+        var numeric = [Bool](repeating: false, count: count)
+        for id in 1..<max(count, 1) {
+            strings[id] = String(paths[id])
+            numeric[id] = Int(ModuleTree.split(paths[id])?.last ?? paths[id]) != nil
+        }
         var result: [Module] = []
-        var stack: [String] = [""]
-        while let path = stack.popLast() {
-            let kids = children[path] ?? []
-            let own = params[path] ?? []
-            let kind = ModuleTree.inferKind(path: path, parameters: own, prefix: prefix, children: kids, siblings: children[ModuleTree.parentPath(of: path)] ?? [])
-            let isHead = kind.isLinear && ModuleTree.headNames.contains(ModuleTree.lastComponent(path))
-            result.append(Module(path: path, kind: kind, parameters: own, isHead: isHead, children: kids))
+        result.reserveCapacity(count)
+        var position = [Int](repeating: 0, count: count)
+        var stack: [Int] = [0]
+        var kids: [Int] = []
+        while let id = stack.popLast() {
+            kids.removeAll(keepingCapacity: true)
+            var c = firstChild[id]
+            while c >= 0 { kids.append(c); c = nextSibling[c] }
+            var own: [TensorEntry] = []
+            var p = firstParam[id]
+            while p >= 0 { own.append(tensors[p]); p = nextParam[p] }
+            let name = ModuleTree.split(paths[id])?.last ?? paths[id]
+            let kind = ModuleTree.inferKind(name: name, parameters: own, childCount: kids.count,
+                                            childrenNumbered: kids.allSatisfy { numeric[$0] },
+                                            parentName: { id == 0 ? "" : ModuleTree.split(paths[parent[id]])?.last ?? paths[parent[id]] },
+                                            siblingNames: { (id == 0 ? [] : ModuleTree.children(of: parent[id], firstChild, nextSibling)).map { ModuleTree.split(paths[$0])?.last ?? paths[$0] } })
+            let isHead = kind.isLinear && ModuleTree.headNames.contains { $0 == name }
+            position[id] = result.count
+            result.append(Module(path: strings[id], kind: kind, parameters: own, isHead: isHead, children: kids.map { strings[$0] }))
             stack.append(contentsOf: kids.reversed())
         }
         allModules = result
-        var index: [String: Int] = [:]
-        for (i, m) in result.enumerated() { index[m.path] = i }
+        var index: [Substring: Int] = [:]
+        index.reserveCapacity(count)
+        for (path, id) in byPath { index[path] = position[id] }
         self.index = index
+    }
+
+    private static func children(of id: Int, _ firstChild: [Int], _ nextSibling: [Int]) -> [Int] {
+        var out: [Int] = []
+        var c = firstChild[id]
+        while c >= 0 { out.append(c); c = nextSibling[c] }
+        return out
     }
 
     /// The modules as `named_modules()` lists them; the root `""` only when `includeRoot`.
@@ -67,7 +123,7 @@ public struct ModuleTree: Sendable {
 
     /// The module at a dotted path (`""` is the root).
     public func module(at path: String) -> Module? {
-        index[path].map { allModules[$0] }
+        index[Substring(path)].map { allModules[$0] }
     }
 
     /// Every `nn.Linear`, in module order (the head included).
@@ -90,59 +146,94 @@ public struct ModuleTree: Sendable {
     public static let embeddingNames: Set<String> = ["tok_embeddings", "embed_tokens", "wte", "wpe", "word_embeddings", "position_embeddings", "token_type_embeddings"]
 
     static func parentPath(of path: String) -> String {
-        guard let dot = path.lastIndex(of: ".") else { return "" }
-        return String(path[..<dot])
+        split(Substring(path)).map { String($0.parent) } ?? ""
     }
 
     static func lastComponent(_ path: String) -> String {
-        guard let dot = path.lastIndex(of: ".") else { return path }
-        return String(path[path.index(after: dot)...])
+        split(Substring(path)).map { String($0.last) } ?? path
     }
 
-    /// Whether a `gate` under `parent` is a mixture-of-experts router: its parent is a
-    /// `feed_forward`/`mlp` block or it has an `experts` sibling.
-    static func isMoEGateParent(_ parent: String, siblings: [String]) -> Bool {
-        let parentName = lastComponent(parent)
-        return parentName == "feed_forward" || parentName == "mlp" || siblings.contains { lastComponent($0) == "experts" }
+    /// A dotted path cut at its last `.` (as a `Character`), or nil without one.
+    ///
+    /// ASCII names are cut on their bytes; others by `Character`, where a `.` followed by a
+    /// combining mark is not a `.`: both give what `lastIndex(of: ".")` gives.
+    static func split(_ path: Substring) -> (parent: Substring, last: Substring)? {
+        let utf8 = path.utf8
+        if utf8.allSatisfy({ $0 < 0x80 }) {
+            guard let dot = utf8.lastIndex(of: UInt8(ascii: ".")) else { return nil }
+            return (path[..<dot], path[path.utf8.index(after: dot)...])
+        }
+        guard let dot = path.lastIndex(of: ".") else { return nil }
+        return (path[..<dot], path[path.index(after: dot)...])
     }
 
-    /// Infers a module's kind from its own parameters, its name, its children and its siblings.
-    static func inferKind(path: String, parameters: [TensorEntry], prefix: String, children: [String], siblings: [String]) -> ModuleKind {
-        let name = lastComponent(path)
-        let lower = name.lowercased()
-        func local(_ t: TensorEntry) -> String { lastComponent(t.name) }
-        let byName = Dictionary(parameters.map { (local($0), $0) }, uniquingKeysWith: { first, _ in first })
-        let weight = byName["weight"]
-        let bias = byName["bias"]
-        let onlyWeightAndBias = Set(byName.keys).isSubset(of: ["weight", "bias"])
+    /// Whether `name`, lowercased, contains `needle` (ASCII lowercase letters): on the bytes for an
+    /// ASCII name, by `Character` otherwise (as `name.lowercased().contains(needle)`).
+    static func lowercasedContains(_ name: Substring, _ needle: String) -> Bool {
+        if name.utf8.allSatisfy({ $0 < 0x80 }) {
+            let n = Array(needle.utf8), h = Array(name.utf8)
+            guard h.count >= n.count else { return false }
+            for i in 0...(h.count - n.count) {
+                var j = 0
+                while j < n.count, (h[i + j] | (h[i + j] >= 0x41 && h[i + j] <= 0x5A ? 0x20 : 0)) == n[j] { j += 1 }
+                if j == n.count { return true }
+            }
+            return false
+        }
+        return name.lowercased().contains(needle)
+    }
+
+    /// Infers a module's kind from its own parameters, its name, its children and (for a `gate`
+    /// only) its parent's name and its siblings' names.
+    ///
+    /// Siblings are looked at only for a `gate`: scanning them for every module would cost
+    /// O(siblings) each, quadratic in a flat list of a million modules.
+    static func inferKind(name: Substring, parameters: [TensorEntry], childCount: Int, childrenNumbered: Bool,
+                          parentName: () -> Substring, siblingNames: () -> [Substring]) -> ModuleKind {
+        func local(_ t: TensorEntry) -> Substring { split(Substring(t.name))?.last ?? Substring(t.name) }
+        var weight: TensorEntry?, bias: TensorEntry?
+        var onlyWeightAndBias = true
+        for t in parameters {
+            let l = local(t)
+            if l == "weight" { if weight == nil { weight = t } }
+            else if l == "bias" { if bias == nil { bias = t } }
+            else { onlyWeightAndBias = false }
+        }
 
         if let w = weight, onlyWeightAndBias {
             if w.shape.count == 2 {
-                let isHead = headNames.contains(name)
-                if !isHead && (embeddingNames.contains(name) || lower.contains("embed")) {
+                let isHead = headNames.contains { $0 == name }
+                if !isHead && (embeddingNames.contains { $0 == name } || lowercasedContains(name, "embed")) {
                     return .embedding(count: w.shape[0], dim: w.shape[1])
                 }
-                // Siblings are looked at only for a `gate`: scanning them for every module would
-                // cost O(siblings) each, quadratic in a flat list of a million modules.
-                if name == "gate" && bias == nil && isMoEGateParent(parentPath(of: path), siblings: siblings) {
-                    return .moeGate(experts: w.shape[0], dim: w.shape[1])
+                if name == "gate" && bias == nil {
+                    let parent = parentName()
+                    if parent == "feed_forward" || parent == "mlp" || siblingNames().contains(where: { $0 == "experts" }) {
+                        return .moeGate(experts: w.shape[0], dim: w.shape[1])
+                    }
                 }
                 if bias == nil || bias!.shape == [w.shape[0]] {
                     return .linear(inFeatures: w.shape[1], outFeatures: w.shape[0], bias: bias != nil)
                 }
-            } else if w.shape.count == 1 && (lower.contains("norm") || lower.hasPrefix("ln_") || lower == "ln") {
-                if let b = bias {
-                    if b.shape == w.shape { return .layerNorm(dim: w.shape[0]) }
-                } else {
-                    return .rmsNorm(dim: w.shape[0])
+            } else if w.shape.count == 1 {
+                let lower = name.utf8.allSatisfy({ $0 < 0x80 }) ? nil : name.lowercased()
+                let isNorm = lower.map { $0.contains("norm") || $0.hasPrefix("ln_") || $0 == "ln" }
+                    ?? (lowercasedContains(name, "norm") || lowercasedContains(name.prefix(3), "ln_") && name.count >= 3
+                        || name.count == 2 && lowercasedContains(name, "ln"))
+                if isNorm {
+                    if let b = bias {
+                        if b.shape == w.shape { return .layerNorm(dim: w.shape[0]) }
+                    } else {
+                        return .rmsNorm(dim: w.shape[0])
+                    }
                 }
             }
         }
         if !parameters.isEmpty {
-            return .generic(parameters: parameters.map { ParameterShape(name: local($0), shape: $0.shape) })
+            return .generic(parameters: parameters.map { ParameterShape(name: String(local($0)), shape: $0.shape) })
         }
-        if !children.isEmpty && children.allSatisfy({ Int(lastComponent($0)) != nil }) {
-            return .moduleList(count: children.count)
+        if childCount > 0 && childrenNumbered {
+            return .moduleList(count: childCount)
         }
         return .container
     }

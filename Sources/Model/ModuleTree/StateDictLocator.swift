@@ -31,13 +31,14 @@ public enum StateDictLocator {
                 }
             }
         }
-        var selected = tensors.filter { $0.name.hasPrefix(prefix) }
+        // The tensors under `prefix` are looked at in place (no filtered copy of a million entries).
         var changed = true
-        while changed && !selected.isEmpty {
+        while changed && tensors.contains(where: { $0.name.hasPrefix(prefix) }) {
             changed = false
-            for wrapper in wrapperPrefixes where selected.allSatisfy({ $0.name.hasPrefix(prefix + wrapper) }) {
-                prefix += wrapper
-                selected = tensors.filter { $0.name.hasPrefix(prefix) }
+            for wrapper in wrapperPrefixes {
+                let wrapped = prefix + wrapper
+                guard tensors.allSatisfy({ !$0.name.hasPrefix(prefix) || $0.name.hasPrefix(wrapped) }) else { continue }
+                prefix = wrapped
                 changed = true
                 break
             }

@@ -26,8 +26,11 @@ extension ModuleTree {
     /// difference, so an untied model costs about one chunk of each.
     public func tiedHead(in checkpoint: Checkpoint) throws -> TiedWeight? {
         guard let head = head, let headWeight = head.parameter("weight") else { return nil }
-        for module in allModules {
-            guard case .embedding = module.kind, let embedding = module.parameter("weight"),
+        // Looks at each module's kind in place: copying a million modules out costs more than the test.
+        for i in allModules.indices {
+            guard case .embedding = allModules[i].kind else { continue }
+            let module = allModules[i]
+            guard let embedding = module.parameter("weight"),
                   embedding.shape == headWeight.shape, embedding.dtype == headWeight.dtype else { continue }
             if try checkpoint.contentsEqual(headWeight, embedding) {
                 let shared = headWeight.storageKey == embedding.storageKey && headWeight.storageOffset == embedding.storageOffset

@@ -45,11 +45,10 @@ enum SafetensorsFormat {
         let dataStart = 8 + Int(length)
         let dataSize = file.size - dataStart
         // A name given twice keeps its last entry, at its first position (serde's map semantics).
-        var last: [[UInt8]: Int] = [:]
-        for (i, member) in members.enumerated() { last[Array(member.key.utf8)] = i }
+        let keep = lastOfEachName(members.map { $0.key })
         var metadataItems: [DictItem] = []
         var entries: [Entry] = []
-        for (i, member) in members.enumerated() where last[Array(member.key.utf8)] == i {
+        for (i, member) in members.enumerated() where keep[i] {
             if member.key == "__metadata__" {
                 metadataItems = try metadata(member.value, path: path)
             } else {
@@ -57,10 +56,20 @@ enum SafetensorsFormat {
             }
         }
         // The safetensors rule: sorted by offsets, each range starts where the previous ended.
-        entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        var sorted = true
+        for i in entries.indices.dropFirst() where entries[i - 1].begin > entries[i].begin
+            || entries[i - 1].begin == entries[i].begin && entries[i - 1].end > entries[i].end {
+            sorted = false
+            break
+        }
+        if !sorted { entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) } }
         var position = 0
         var items: [DictItem] = metadataItems
+        items.reserveCapacity(metadataItems.count + entries.count)
         var storages: [String: StorageLocation] = [:]
+        storages.reserveCapacity(entries.count)
+        // Files of many tensors repeat a few shapes: one shared array per distinct shape and strides.
+        var layouts: [[Int]: (shape: [Int], strides: [Int])] = [:]
         for e in entries {
             guard e.begin == position, e.end >= e.begin else {
                 let what = e.begin < position ? "overlaps the previous tensor's bytes" : e.end < e.begin ? "ends before it begins" : "leaves a gap of \(e.begin - position) bytes before it"
@@ -83,7 +92,12 @@ enum SafetensorsFormat {
             position = e.end
             let key = keyPrefix + e.name
             storages[key] = StorageLocation(source: file, offset: dataStart + e.begin, byteCount: bytes, dtype: e.dtype)
-            let tensor = TensorEntry(name: e.name, dtype: e.dtype, shape: e.shape, strides: TensorEntry.contiguousStrides(for: e.shape),
+            let layout: (shape: [Int], strides: [Int])
+            if let known = layouts[e.shape] { layout = known } else {
+                layout = (e.shape, TensorEntry.contiguousStrides(for: e.shape))
+                if layouts.count < 4096 { layouts[e.shape] = layout }
+            }
+            let tensor = TensorEntry(name: e.name, dtype: e.dtype, shape: layout.shape, strides: layout.strides,
                                      storageOffset: 0, storageKey: key)
             items.append(DictItem(key: .string(e.name), value: .tensor(tensor)))
         }
@@ -92,6 +106,26 @@ enum SafetensorsFormat {
                 reason: "the tensors cover \(position) of the \(dataSize) data bytes: \(dataSize - position) trailing bytes (safetensors refuses a file not fully covered)")
         }
         return (items, storages)
+    }
+
+    /// Whether each member is the last with its name, names compared byte for byte.
+    ///
+    /// One `String` dictionary finds canonically equal names; only when two of them differ in
+    /// their bytes (NFC and NFD spellings, refused later by name) are the bytes indexed instead.
+    private static func lastOfEachName(_ names: [String]) -> [Bool] {
+        var keep = [Bool](repeating: true, count: names.count)
+        var last: [String: Int] = [:]
+        last.reserveCapacity(names.count)
+        for (i, name) in names.enumerated() {
+            guard let other = last.updateValue(i, forKey: name) else { continue }
+            guard names[other].utf8.elementsEqual(name.utf8) else {
+                var byBytes: [[UInt8]: Int] = [:]
+                for (i, name) in names.enumerated() { byBytes[Array(name.utf8)] = i }
+                return names.indices.map { byBytes[Array(names[$0].utf8)] == $0 }
+            }
+            keep[other] = false
+        }
+        return keep
     }
 
     /// `__metadata__`: null, or a map of strings to strings (last value of a repeated key wins).

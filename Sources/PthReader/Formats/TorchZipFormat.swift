@@ -16,7 +16,8 @@ enum TorchZipFormat {
             throw PthReaderError.unrecognizedFormat(path: path, reason: "zip archive without a data.pkl record")
         }
         let prefix = String(pickleName.dropLast("data.pkl".count))
-        if archive.entry(named: prefix + "constants.pkl") != nil || names.contains(where: { $0.hasPrefix(prefix + "code/") }) {
+        let codePrefix = prefix + "code/", dataPrefix = prefix + "data/"
+        if archive.entry(named: prefix + "constants.pkl") != nil || names.contains(where: { $0.hasPrefix(codePrefix) }) {
             throw PthReaderError.torchScript(path: path)
         }
         if let order = archive.entry(named: prefix + "byteorder") {
@@ -27,7 +28,7 @@ enum TorchZipFormat {
             }
         }
         let pickleEntry = archive.entry(named: pickleName)!
-        let records = archive.entries.count { $0.name.hasPrefix(prefix + "data/") }
+        let records = archive.entries.count { $0.name.hasPrefix(dataPrefix) }
         let limit = maxPickleBytes(storageRecords: records)
         guard pickleEntry.size <= limit else {
             throw PthReaderError.exceedsLimit(path: path, entry: pickleName,

@@ -75,14 +75,18 @@ final class DictBox {
     /// `dict[key] = value`.
     func set(_ key: PickleValue, _ value: PickleValue) {
         if let identity = PickleKey(key) {
-            if let position = positions[identity] {
+            // One hash lookup: the slot is created holding the new position, or keeps the old one.
+            let next = items.count
+            let position = DictBox.claim(&positions[identity, default: next])
+            if position != next {
                 items[position].value = value
                 return
             }
-            positions[identity] = items.count
         }
         items.append((key, value))
     }
+
+    private static func claim(_ slot: inout Int) -> Int { slot }
 
     /// Drops every item (teardown of deep structures without deep recursion).
     func removeAll() {
@@ -93,11 +97,11 @@ final class DictBox {
 
 /// The identity of a hashable pickle value as a Python dict key.
 enum PickleKey: Hashable {
-    case text([UInt8]), number(Int), big(String), float(UInt64), bytes([UInt8]), none
+    case text(UTF8Key), number(Int), big(String), float(UInt64), bytes([UInt8]), none
 
     init?(_ value: PickleValue) {
         switch value {
-        case .string(let s): self = .text(Array(s.utf8))
+        case .string(let s): self = .text(UTF8Key(s))
         case .int(let i): self = .number(i)
         case .bool(let b): self = .number(b ? 1 : 0)
         case .bigInt(let s): self = .big(s)
@@ -107,6 +111,21 @@ enum PickleKey: Hashable {
         case .none: self = .none
         default: return nil
         }
+    }
+}
+
+/// A string compared and hashed by its UTF-8 bytes (never by Unicode canonical equivalence),
+/// without copying them into an array.
+struct UTF8Key: Hashable {
+    let text: String
+    init(_ text: String) { self.text = text }
+
+    static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
+
+    func hash(into hasher: inout Hasher) {
+        var copy = text
+        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        hasher.combine(text.utf8.count)
     }
 }
 

@@ -86,16 +86,23 @@ extension Unpickler {
         }
     }
 
-    private func rebuildTensor(_ args: [PickleValue], dtype explicit: DType?) throws -> TensorEntry {
+    private mutating func rebuildTensor(_ args: [PickleValue], dtype explicit: DType?) throws -> TensorEntry {
         guard case .storage(let storage) = args[0] else { throw error("tensor rebuilt from a \(args[0].kind), not a storage") }
         guard let dtype = explicit ?? storage.dtype else { throw error("untyped storage '\(storage.key)' without a dtype") }
         let offset = try int(args[1], "storage_offset")
-        let shape = try ints(args[2], "size")
-        let strides = try ints(args[3], "stride")
+        let shape = intern(try ints(args[2], "size"))
+        let strides = intern(try ints(args[3], "stride"))
         let requiresGrad = try bool(args[4], "requires_grad")
         guard shape.count == strides.count else { throw error("size has \(shape.count) dimensions but stride \(strides.count)") }
         return TensorEntry(name: "", dtype: dtype, shape: shape, strides: strides, storageOffset: offset,
                            storageKey: storage.key, requiresGrad: requiresGrad)
+    }
+
+    /// One shared array per distinct shape or strides (a million tensors repeat a few of them).
+    private mutating func intern(_ values: [Int]) -> [Int] {
+        if let known = layouts[values] { return known }
+        if layouts.count < 4096 { layouts[values] = values }
+        return values
     }
 
     private func int(_ value: PickleValue, _ what: String) throws -> Int {

@@ -21,8 +21,14 @@ struct Unpickler {
     private var cursor: ByteCursor
     private var stack: [PickleValue] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    /// The memo: dense indices (all that `pickle` writes) in an array, any others in a dictionary.
+    private var memoDense: [PickleValue?] = []
+    private var memoSparse: [Int: PickleValue] = [:]
+    /// Distinct indices set (`len(memo)` for `MEMOIZE`).
+    private var memoCount = 0
     private var containers: [AnyObject] = []
+    /// Shapes and strides already seen (see `intern`).
+    var layouts: [[Int]: [Int]] = [:]
     private var opcodeOffset = 0
     private var created = 0
     private let persistentLoad: PersistentLoad
@@ -60,7 +66,8 @@ struct Unpickler {
         }
         containers.removeAll()
         stack.removeAll()
-        memo.removeAll()
+        memoDense.removeAll()
+        memoSparse.removeAll()
     }
 
     private mutating func run() throws -> PickleValue {
@@ -165,8 +172,22 @@ struct Unpickler {
     }
 
     private mutating func memoGet(_ index: Int) throws -> PickleValue {
-        guard let value = memo[index] else { throw error("memo reference \(index) to nothing") }
+        if index < memoDense.count, let value = memoDense[index] { return value }
+        guard let value = memoSparse[index] else { throw error("memo reference \(index) to nothing") }
         return value
+    }
+
+    /// `memo[index] = value`; an index in the dense range shadows any sparse entry of it.
+    private mutating func memoSet(_ index: Int, _ value: PickleValue) {
+        if index < memoDense.count {
+            if memoDense[index] == nil && memoSparse[index] == nil { memoCount += 1 }
+            memoDense[index] = value
+        } else if index == memoDense.count {
+            if memoSparse[index] == nil { memoCount += 1 }
+            memoDense.append(value)
+        } else {
+            if memoSparse.updateValue(value, forKey: index) == nil { memoCount += 1 }
+        }
     }
 
     private mutating func readString(length: Int) throws -> String {
@@ -267,13 +288,13 @@ struct Unpickler {
             try appendItems(try popToMark())
         case .binput:
             guard let top = stack.last else { throw error("BINPUT on an empty stack") }
-            memo[Int(try cursor.readByte())] = top
+            memoSet(Int(try cursor.readByte()), top)
         case .longBinput:
             guard let top = stack.last else { throw error("LONG_BINPUT on an empty stack") }
-            memo[Int(try cursor.read(UInt32.self))] = top
+            memoSet(Int(try cursor.read(UInt32.self)), top)
         case .memoize:
             guard let top = stack.last else { throw error("MEMOIZE on an empty stack") }
-            memo[memo.count] = top
+            memoSet(memoCount, top)
         case .binget:
             try push(try memoGet(Int(try cursor.readByte())))
         case .longBinget:
@@ -323,7 +344,7 @@ struct Unpickler {
             try push(.string(text))
         case .put:
             guard let top = stack.last else { throw error("PUT on an empty stack") }
-            memo[try textIndex()] = top
+            memoSet(try textIndex(), top)
         case .get:
             try push(try memoGet(try textIndex()))
         case .persid:
