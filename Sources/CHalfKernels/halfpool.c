@@ -35,7 +35,6 @@ static struct {
     uint32_t chunks;
 } job;
 
-
 // generation << 32 | next unclaimed chunk: a claim succeeds only for the generation it read.
 static _Atomic uint64_t claim;
 static _Atomic uint32_t finished;           // chunks of the current job done
