@@ -43,11 +43,21 @@ public enum BLASRuntime {
         for p in argv { free(p) }
     }
 
-    /// Runs OpenBLAS on the calling thread only.
+    /// Runs OpenBLAS on the calling thread only, and stops its idle worker threads.
     ///
     /// For work made of many small products (a merge's rank-r updates) splitting each product
-    /// across threads costs more than it saves.
+    /// across threads costs more than it saves. OpenBLAS starts its workers when it loads, and an
+    /// idle worker spins (`sched_yield`) for about 0.1 s before it sleeps: on two cores that took
+    /// a core from a short merge (MiniMind2-Small: 114 → 86 ms with no workers). The workers are
+    /// stopped with OpenBLAS's own `blas_thread_shutdown_` (what its fork handler calls; a later
+    /// multi-threaded call starts them again), looked up at run time so that an OpenBLAS without
+    /// it is simply left as is. Call it only while no other thread uses BLAS: the CLI does, once,
+    /// before a command's work.
     public static func useSingleThread() {
         openblas_set_num_threads(1)
+        typealias Shutdown = @convention(c) () -> Int32
+        if let symbol = dlsym(nil, "blas_thread_shutdown_") {
+            _ = unsafeBitCast(symbol, to: Shutdown.self)()
+        }
     }
 }
