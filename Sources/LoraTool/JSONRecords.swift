@@ -32,7 +32,12 @@ struct JSONRecords {
         var places: [(at: Int, length: Int, member: Member)] = []
         for array in arrays where array.count > 0 {
             let empty = Array("\n  \"\(array.key)\" : [\n\n  ]".utf8)
-            if let at = find(empty, in: shell) { places.append((at, empty.count, array)) }
+            // The shell comes from the same encoder, so the empty array is there; not finding it
+            // would drop the records silently, so it stops the program instead.
+            guard let at = find(empty, in: shell) else {
+                preconditionFailure("JSONRecords: no empty '\(array.key)' array in the encoded report")
+            }
+            places.append((at, empty.count, array))
         }
         places.sort { $0.at < $1.at }
         var records = JSONRecords()

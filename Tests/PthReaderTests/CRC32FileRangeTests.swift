@@ -24,6 +24,28 @@ import TestSupport
 
     static func unreadable(_ code: Int32) -> Error { PthReaderError.unreadable(path: "test", reason: String(cString: strerror(code))) }
 
+    /// Where a file cannot be mapped (procfs files cannot), the bytes are read with `pread`: the
+    /// same CRC, and a range past the end is `.endedEarly` there too.
+    @Test func unmappableFilesAreReadInstead() throws {
+        let fd = open("/proc/version", O_RDONLY)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let probe = mmap(nil, 4096, PROT_READ, MAP_SHARED, fd, 0)
+        try #require(probe == MAP_FAILED, "procfs was mappable: this test would not reach the pread path")
+        var bytes: [UInt8] = []
+        var piece = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = pread(fd, &piece, piece.count, off_t(bytes.count))
+            try #require(n >= 0)
+            if n == 0 { break }
+            bytes += piece[..<n]
+        }
+        try #require(bytes.count > 1)
+        #expect(try CRC32.ofFileRange(descriptor: fd, offset: 1, count: bytes.count - 1, readError: Self.unreadable)
+                == .crc(CRC32.checksum(Array(bytes[1...]))))
+        #expect(try CRC32.ofFileRange(descriptor: fd, offset: 0, count: bytes.count + 1, readError: Self.unreadable) == .endedEarly)
+    }
+
     @Test func rangesGiveTheCRCOfTheirBytes() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
