@@ -52,10 +52,11 @@ extension Attention {
                     context.withUnsafeMutableBufferPointer { ctx in
                         let q = q.baseAddress!, keys = keys.baseAddress!, values = values.baseAddress!, ctx = ctx.baseAddress!
                         ForwardThreads.run(chunks: kvHeads * blocks) { chunk in
-                            let g = chunk / blocks
                             // Causal: tokens [r0, r1) see keys [0, start + r1) only, so later
-                            // blocks get wider products and none computes masked scores.
-                            let r0 = (chunk % blocks) * Self.chunkRows
+                            // blocks get wider products and none computes masked scores. The
+                            // widest blocks come first, so the threads end together.
+                            let g = chunk % kvHeads
+                            let r0 = (blocks - 1 - chunk / kvHeads) * Self.chunkRows
                             let r1 = Swift.min(rows, r0 + Self.chunkRows)
                             let seen = start + r1, stacked = (r1 - r0) * group
                             withUnsafeTemporaryAllocation(of: Float.self, capacity: stacked * (2 * headDim + seen)) { scratch in

@@ -18,9 +18,11 @@ final class FeedForward: @unchecked Sendable {
         let both = gateUp(x, rows: rows) // [rows, gate | up]
         let h = [Float](unsafeUninitializedCapacity: rows * hidden) { h, n in
             both.withUnsafeBufferPointer { b in
-                for r in 0..<rows {
-                    let g = b.baseAddress! + r * 2 * hidden
-                    VectorMath.swiGLU(gate: g, up: g + hidden, into: h.baseAddress! + r * hidden, count: hidden)
+                ForwardThreads.forEachRowBlock(rows) { block in
+                    for r in block {
+                        let g = b.baseAddress! + r * 2 * hidden
+                        VectorMath.swiGLU(gate: g, up: g + hidden, into: h.baseAddress! + r * hidden, count: hidden)
+                    }
                 }
             }
             n = rows * hidden

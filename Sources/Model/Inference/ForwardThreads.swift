@@ -37,6 +37,17 @@ enum ForwardThreads {
         }
     }
 
+    /// Activation rows per chunk of the element-wise steps (norms, SwiGLU, rotary embedding).
+    static let elementRows = 16
+
+    /// Runs `body(rows)` over consecutive blocks of `elementRows` of `0 ..< rows` as `run` does
+    /// (on the caller alone for one block, as when decoding); `body` writes only its rows.
+    static func forEachRowBlock(_ rows: Int, _ body: (Range<Int>) -> Void) {
+        run(chunks: (rows + elementRows - 1) / elementRows) { block in
+            body(block * elementRows ..< min(rows, (block + 1) * elementRows))
+        }
+    }
+
     /// float32 bytes of weight rows per chunk of a product (see docs/PERFORMANCE.md for the
     /// measurement that chose it): a 16-bit chunk is widened into a buffer of this size.
     static let chunkBytes = 1 << 20

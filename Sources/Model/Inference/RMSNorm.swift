@@ -11,13 +11,14 @@ struct RMSNorm {
         return [Float](unsafeUninitializedCapacity: rows * d) { out, n in
             x.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { w in
-                    for r in 0..<rows {
-                        let row = x.baseAddress! + r * d
-                        var sum: Double = 0
-                        for i in 0..<d { sum += Double(row[i]) * Double(row[i]) }
-                        let inv = 1 / (Float(sum / Double(d)) + eps).squareRoot()
-                        let o = out.baseAddress! + r * d
-                        for i in 0..<d { o[i] = w[i] * (row[i] * inv) }
+                    ForwardThreads.forEachRowBlock(rows) { block in
+                        for r in block {
+                            let row = x.baseAddress! + r * d
+                            let sum = VectorMath.sumOfSquares(row, count: d)
+                            let inv = 1 / (Float(sum / Double(d)) + eps).squareRoot()
+                            let o = out.baseAddress! + r * d
+                            for i in 0..<d { o[i] = w[i] * (row[i] * inv) }
+                        }
                     }
                 }
             }
@@ -31,15 +32,14 @@ struct RMSNorm {
         let d = weight.count
         x.withUnsafeMutableBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
-                for r in 0..<rows {
+                ForwardThreads.forEachRowBlock(rows) { block in for r in block {
                     for h in 0..<heads {
                         let v = x.baseAddress! + r * rowStride + column + h * d
-                        var sum: Double = 0
-                        for i in 0..<d { sum += Double(v[i]) * Double(v[i]) }
+                        let sum = VectorMath.sumOfSquares(v, count: d)
                         let inv = 1 / (Float(sum / Double(d)) + eps).squareRoot()
                         for i in 0..<d { v[i] = w[i] * (v[i] * inv) }
                     }
-                }
+                } }
             }
         }
     }

@@ -67,7 +67,7 @@ final class RotaryEmbedding: @unchecked Sendable {
             sinTable.withUnsafeBufferPointer { sinT in
                 x.withUnsafeMutableBufferPointer { whole in
                     let x = UnsafeMutableBufferPointer(rebasing: whole[column...])
-                    for r in 0..<rows {
+                    ForwardThreads.forEachRowBlock(rows) { block in for r in block {
                         let c = cosT.baseAddress! + (start + r) * half
                         let s = sinT.baseAddress! + (start + r) * half
                         for h in 0..<heads {
@@ -87,7 +87,7 @@ final class RotaryEmbedding: @unchecked Sendable {
                                 }
                             }
                         }
-                    }
+                    } }
                 }
             }
         }

@@ -75,6 +75,27 @@ enum VectorMath {
         return total
     }
 
+    /// `Σ x[i]²` over `count` values, each square and sum in float64 (eight lanes, so the
+    /// additions do not wait on one another).
+    @inline(__always)
+    static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double {
+        var low = SIMD4<Double>(), high = SIMD4<Double>()
+        var i = 0
+        while i + 8 <= count {
+            let a = SIMD4<Double>(Double(x[i]), Double(x[i + 1]), Double(x[i + 2]), Double(x[i + 3]))
+            let b = SIMD4<Double>(Double(x[i + 4]), Double(x[i + 5]), Double(x[i + 6]), Double(x[i + 7]))
+            low += a * a
+            high += b * b
+            i += 8
+        }
+        var total = (low + high).sum()
+        while i < count {
+            total += Double(x[i]) * Double(x[i])
+            i += 1
+        }
+        return total
+    }
+
     /// `y[i] += alpha · x[i]` for `count` values.
     @inline(__always)
     static func addScaled(_ alpha: Float, _ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
