@@ -201,7 +201,7 @@ struct GenerateCommand: JSONReporting {
             let tokens = results.map { run -> String in
                 guard divergence < run.result.ids.count else { return "\(run.label): (ended)" }
                 let id = run.result.ids[divergence]
-                return "\(run.label): \(id) \(Self.quoted(tokenizer.decode([id])))"
+                return "\(run.label): \(id) \(Output.quoted(tokenizer.decode([id])))"
             }
             out += "first divergence at generated token \(divergence) (marked \(ComparisonLayout.divergenceMarker)): " + tokens.joined(separator: ", ") + "\n"
         } else {
@@ -212,9 +212,5 @@ struct GenerateCommand: JSONReporting {
             out += "pairwise: " + pairs.map { "\($0.first)/\($0.second) " + ($0.index.map { "diverge at \($0)" } ?? "agree") }.joined(separator: ", ") + "\n"
         }
         return out
-    }
-
-    private static func quoted(_ text: String) -> String {
-        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 }

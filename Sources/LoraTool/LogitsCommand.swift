@@ -136,7 +136,7 @@ struct LogitsCommand: JSONReporting {
             return
         }
         if decode != nil { Output.say("generated: " + result.generated.map(String.init).joined(separator: ",")) }
-        if let generatedText { Output.say("text: " + Self.quoted(generatedText)) }
+        if let generatedText { Output.say("text: " + Output.quoted(generatedText)) }
         if let top { Output.say(Self.topTokens(result.logits, count: top, tokens: tokens + result.generated.dropLast(), tokenizer: textTokenizer), terminator: "") }
     }
 
@@ -149,29 +149,12 @@ struct LogitsCommand: JSONReporting {
         var out = ""
         for position in topEntries(logits, count: count, tokens: tokens, tokenizer: tokenizer) {
             let entries = position.next.map {
-                "\($0.token)" + ($0.text.map { " " + quoted($0) } ?? "") + String(format: " (p=%.4f, logit=%.4f)", $0.probability, $0.logit)
+                "\($0.token)" + ($0.text.map { " " + Output.quoted($0) } ?? "") + String(format: " (p=%.4f, logit=%.4f)", $0.probability, $0.logit)
             }
-            out += "position \(position.position) token \(position.token)" + (position.text.map { " " + quoted($0) } ?? "") + ": "
+            out += "position \(position.position) token \(position.token)" + (position.text.map { " " + Output.quoted($0) } ?? "") + ": "
                 + entries.joined(separator: ", ") + "\n"
         }
         return out
-    }
-
-    /// Text in double quotes with backslash, quote and control characters escaped, on one line.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
     }
 
     /// For each position, the input token and the `count` most likely next tokens (softmax in float64).

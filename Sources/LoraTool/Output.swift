@@ -67,9 +67,23 @@ enum Output {
 
     /// One line: newlines, carriage returns and other control characters shown escaped.
     static func oneLine(_ text: String) -> String {
+        escaped(text, quotes: false)
+    }
+
+    /// Text in double quotes with backslash, quote and control characters escaped, on one line
+    /// (generated text and tokens in reports).
+    static func quoted(_ text: String) -> String {
+        "\"" + escaped(text, quotes: true) + "\""
+    }
+
+    /// `text` with control characters escaped (`\n`, `\r`, `\t`, otherwise `\u{…}`), and with
+    /// `quotes` also backslashes and double quotes.
+    private static func escaped(_ text: String, quotes: Bool) -> String {
         var out = ""
         for scalar in text.unicodeScalars {
             switch scalar {
+            case "\\" where quotes: out += "\\\\"
+            case "\"" where quotes: out += "\\\""
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
