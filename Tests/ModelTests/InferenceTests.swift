@@ -249,6 +249,29 @@ extension GenerationTests {
         #expect(VectorMath.exp(0) == 1)
     }
 
+    /// The 8-wide kernels (AVX2/FMA where the CPU has them) and their scalar tails, against float64.
+    @Test func vectorKernelsMatchFloat64() {
+        let xs: [Float] = stride(from: Float(-80), to: 80, by: 0.00719).map { $0 } // 22,253 values: a scalar tail too
+        var e = xs
+        let sum = e.withUnsafeMutableBufferPointer { VectorMath.expShifted($0.baseAddress!, count: $0.count, shift: 0.5) }
+        var worst: Double = 0, exactSum: Double = 0
+        for (x, got) in zip(xs, e) {
+            let exact = Foundation.exp(Double(x - 0.5)) // the kernel subtracts in float32
+            exactSum += exact
+            worst = max(worst, abs(Double(got) - exact) / exact)
+        }
+        #expect(worst < 4 * Double(Float.ulpOfOne))
+        #expect(abs(Double(sum) - exactSum) / exactSum < 1e-5)
+
+        let gate: [Float] = (0..<1003).map { Float($0) * 0.04 - 20 }, up: [Float] = (0..<1003).map { 1 + Float($0 % 13) * 0.25 }
+        var out = [Float](repeating: .nan, count: gate.count)
+        out.withUnsafeMutableBufferPointer { VectorMath.swiGLU(gate: gate, up: up, into: $0.baseAddress!, count: gate.count) }
+        for i in gate.indices {
+            let g = Double(gate[i]), exact = g / (1 + Foundation.exp(-g)) * Double(up[i])
+            #expect(abs(Double(out[i]) - exact) <= 1e-6 * max(abs(exact), 1e-30), "swiGLU(\(gate[i])) = \(out[i]), not \(exact)")
+        }
+    }
+
     @Test func softmaxRowMatchesDirectComputation() {
         var row: [Float] = (0..<37).map { Float($0 % 7) * 0.9 - 3 } + [100, 200]
         let valid = 37

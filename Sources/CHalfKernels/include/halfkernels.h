@@ -33,6 +33,16 @@ void half_matvec_parallel(const uint16_t *w, half_kind kind, size_t ldw, size_t 
 /// another thread is using the helpers at the moment.
 void half_pool_run(size_t chunks, void (*body)(void *context, size_t chunk), void *context, int threads);
 
+/// exp(x) in float32 (range reduction and a degree-6 polynomial, within ~2 ulp over [-87, 88];
+/// smaller inputs give ~1e-38, larger are clamped): the scalar form of the kernels below.
+float float_exp(float x);
+
+/// `out[i] = silu(gate[i]) · up[i]`, `silu(a) = a / (1 + exp(-a))`, for `i` in `[0, n)` (SwiGLU).
+void float_swiglu(const float *gate, const float *up, float *out, size_t n);
+
+/// `x[i] = exp(x[i] - shift)` for `i` in `[0, n)`; returns their sum (a softmax's numerators).
+float float_exp_shifted(float *x, size_t n, float shift);
+
 /// Whether the AVX2/FMA/F16C kernels are used on this CPU (1) or the portable loops (0).
 int half_kernels_vectorized(void);
 

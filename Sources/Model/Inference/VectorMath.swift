@@ -1,59 +1,28 @@
+import CHalfKernels
 import Foundation
 
-/// Element-wise float32 kernels for the forward pass (softmax, SiLU), written as plain loops
-/// without calls so the compiler vectorises them: calling `expf` per element would cost a
-/// sizeable part of a prefill.
+/// Element-wise float32 kernels for the forward pass. Those built on exp (SwiGLU, the softmax's
+/// exponentials) are C kernels of `CHalfKernels` (AVX2/FMA when the CPU has them): compiled for
+/// baseline x86-64, Swift's loops ran four lanes wide without FMA, a sizeable part of a prefill.
 enum VectorMath {
-    private static let magic: Float = 12_582_912 // 1.5 · 2²³: adding it rounds to an integer kept in the low mantissa bits
-
-    /// `exp(x)`: Cody–Waite range reduction `x = n·ln2 + r`, Cephes' degree-6 polynomial for
-    /// `exp(r)`, scaling by `2ⁿ` through the exponent bits. Within ~2 ulp over `[-87, 88]`;
-    /// smaller inputs give ~1e-38 (0 for softmax purposes), larger are clamped.
+    /// `exp(x)`: range reduction `x = n·ln2 + r`, a degree-6 polynomial for `exp(r)`, scaling by
+    /// `2ⁿ` through the exponent bits (`float_exp`). Within ~2 ulp over `[-87, 88]`; smaller
+    /// inputs give ~1e-38 (0 for softmax purposes), larger are clamped.
     @inline(__always)
     static func exp(_ value: Float) -> Float {
-        var x = value < -87.3 ? -87.3 : value
-        x = x > 88.3 ? 88.3 : x
-        let t = x * 1.44269504088896341 + magic
-        let n = t - magic
-        var r = x - n * 0.693359375
-        r = r - n * -2.12194440e-4
-        var p: Float = 1.9875691500e-4
-        p = p * r + 1.3981999507e-3
-        p = p * r + 8.3334519073e-3
-        p = p * r + 4.1665795894e-2
-        p = p * r + 1.6666665459e-1
-        p = p * r + 5.0000001201e-1
-        let y = p * (r * r) + r + 1
-        let scale = Float(bitPattern: (t.bitPattern &- 0x4B40_0000 &+ 127) &<< 23)
-        return y * scale
+        float_exp(value)
     }
 
     /// `x[i] = exp(x[i] - shift)` for `count` values; returns their sum.
     @inline(__always)
     static func expShifted(_ x: UnsafeMutablePointer<Float>, count: Int, shift: Float) -> Float {
-        for i in 0..<count { x[i] = exp(x[i] - shift) }
-        var lanes = SIMD8<Float>()
-        var i = 0
-        let raw = UnsafeRawPointer(x)
-        while i + 8 <= count {
-            lanes += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        var total = lanes.sum()
-        while i < count {
-            total += x[i]
-            i += 1
-        }
-        return total
+        float_exp_shifted(x, count, shift)
     }
 
     /// `out[i] = silu(gate[i]) · up[i]` with `silu(a) = a / (1 + exp(-a))`.
     @inline(__always)
     static func swiGLU(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let a = gate[i]
-            out[i] = a / (1 + exp(-a)) * up[i]
-        }
+        float_swiglu(gate, up, out, count)
     }
 
     /// `Σ a[i] · b[i]` over `count` values, in eight float32 lanes.
