@@ -201,6 +201,26 @@ def fmt_time(t: float | None, md: bool) -> str:
     return f"{t * 1000:.1f} ms" if t < 1 else f"{t:.2f} s"
 
 
+def print_table(header: str, columns: tuple, widths: tuple, rows: list, notes: list, markdown: bool) -> None:
+    """Prints one result table (two label columns, a time column named columns[2], peak RSS, note) and its notes, as
+    markdown or as aligned text."""
+    if markdown:
+        print(f"_{header}_\n")
+        print(f"| {columns[0]} | {columns[1]} | {columns[2]} | peak RSS | notes |")
+        print("| --- | --- | ---: | ---: | --- |")
+        for a, b, t, rss, note in rows:
+            print(f"| {a} | {b} | {fmt_time(t, True)} | {'—' if rss is None else mb(rss)} | {note} |")
+        print()
+        for n in notes:
+            print(f"- {n}")
+    else:
+        print(header)
+        for a, b, t, rss, note in rows:
+            print(f"{a:{widths[0]}} {b:{widths[1]}} {fmt_time(t, False):>10} {'-' if rss is None else mb(rss):>10}  {note}")
+        for n in notes:
+            print("note: " + n)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="loratool benchmarks")
     ap.add_argument("loratool", nargs="?", default=os.environ.get("LORATOOL"))
@@ -360,42 +380,12 @@ def main() -> int:
               f"load average {load_start[0]:.1f} at the start, {load[0]:.1f}/{load[1]:.1f} (1/5 min) at the end")
     merge_header = (f"merge: median of interleaved rounds (--merge-rounds {args.merge_rounds}; 3 for inputs over 1 GB), "
                     f"output deleted before each run, hot page cache")
-    if args.forward_only:
-        pass
-    elif args.markdown:
-        print(f"_{merge_header}_\n")
-        print("| input | command | median | peak RSS | notes |")
-        print("| --- | --- | ---: | ---: | --- |")
-        for inp, what, t, rss, note in merge_rows:
-            print(f"| {inp} | {what} | {fmt_time(t, True)} | {'—' if rss is None else mb(rss)} | {note} |")
-        print()
-        for n in merge_notes:
-            print(f"- {n}")
-        print()
-    else:
-        print(merge_header)
-        for inp, what, t, rss, note in merge_rows:
-            print(f"{inp:28} {what:34} {fmt_time(t, False):>10} {'-' if rss is None else mb(rss):>10}  {note}")
-        for n in merge_notes:
-            print("note: " + n)
+    if not args.forward_only:
+        print_table(merge_header, ("input", "command", "median"), (28, 34), merge_rows, merge_notes, args.markdown)
         print()
     if args.merge_only:
         return 0
-    if args.markdown:
-        print(f"_{header}_\n")
-        print("| section | what | time | peak RSS | notes |")
-        print("| --- | --- | ---: | ---: | --- |")
-        for sec, what, t, rss, note in rows:
-            print(f"| {sec} | {what} | {fmt_time(t, True)} | {'—' if rss is None else mb(rss)} | {note} |")
-        print()
-        for n in notes:
-            print(f"- {n}")
-    else:
-        print(header)
-        for sec, what, t, rss, note in rows:
-            print(f"{sec:8} {what:62} {fmt_time(t, False):>10} {'-' if rss is None else mb(rss):>10}  {note}")
-        for n in notes:
-            print("note: " + n)
+    print_table(header, ("section", "what", "time"), (8, 62), rows, notes, args.markdown)
     return 0
 
 
