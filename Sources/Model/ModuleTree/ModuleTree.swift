@@ -132,7 +132,10 @@ public struct ModuleTree: Sendable {
     public var linears: [Module] { allModules.filter { $0.kind.isLinear } }
 
     /// The output head, if one is recognised.
-    public var head: Module? { allModules.first { $0.isHead } }
+    public var head: Module? {
+        // By index: `first(where:)` would copy each of a million modules to test one flag.
+        allModules.indices.first { allModules[$0].isHead }.map { allModules[$0] }
+    }
 
     /// The full tensor name of a module's parameter (`layers.0.attention.wq` + `weight` → `model.layers.0.attention.wq.weight`).
     public func tensorName(module path: String, parameter: String) -> String {
@@ -176,12 +179,20 @@ public struct ModuleTree: Sendable {
     /// ASCII name, by `Character` otherwise (as `name.lowercased().contains(needle)`).
     static func lowercasedContains(_ name: Substring, _ needle: String) -> Bool {
         if name.utf8.allSatisfy({ $0 < 0x80 }) {
-            let n = Array(needle.utf8), h = Array(name.utf8)
+            // On the views in place: copying both into arrays cost two allocations per module.
+            let h = name.utf8, n = needle.utf8
             guard h.count >= n.count else { return false }
-            for i in 0...(h.count - n.count) {
-                var j = 0
-                while j < n.count, (h[i + j] | (h[i + j] >= 0x41 && h[i + j] <= 0x5A ? 0x20 : 0)) == n[j] { j += 1 }
-                if j == n.count { return true }
+            var start = h.startIndex
+            for _ in 0...(h.count - n.count) {
+                var i = start
+                var matched = true
+                for b in n {
+                    let c = h[i]
+                    if (c | (c >= 0x41 && c <= 0x5A ? 0x20 : 0)) != b { matched = false; break }
+                    i = h.index(after: i)
+                }
+                if matched { return true }
+                start = h.index(after: start)
             }
             return false
         }

@@ -40,7 +40,7 @@ enum TorchZipFormat {
         storages.reserveCapacity(records)
         var unpickler = Unpickler(bytes: pickle, path: path, entry: pickleName) { pid in
             let ref = try storageRef(pid, path: path, entry: pickleName)
-            let recordName = prefix + "data/" + ref.key
+            let recordName = dataPrefix + ref.key
             guard let record = archive.entry(named: recordName) else {
                 throw PthReaderError.malformed(path: path, entry: recordName, reason: "storage record named by the pickle is missing")
             }
