@@ -86,12 +86,17 @@ enum InspectText {
         if isAdapter, let a = report.adapter {
             out += "a LoRA adapter (\(a.format)), not a model: merge it with `loratool merge BASE \(report.path) -o OUT`\n"
         }
-        // Tensor positions by name (the first of canonically equal names, as a `String` dictionary
-        // gives it); `inModel` marks those positions, so a name is in the model exactly when a
-        // module parameter's name equals it as `String`s.
+        // A report built from a checkpoint knows each parameter's tensor position (names are
+        // unique there, canonically equal ones refused). Otherwise: tensor positions by name (the
+        // first of canonically equal names, as a `String` dictionary gives it); `inModel` marks
+        // those positions, so a name is in the model exactly when a module parameter's name
+        // equals it as `String`s.
+        let indexed = report.modules.allSatisfy { $0.parameterIndices.count == $0.parameters.count }
         var position: [String: Int] = [:]
-        position.reserveCapacity(report.tensors.count)
-        for (i, t) in report.tensors.enumerated() where position[t.name] == nil { position[t.name] = i }
+        if !indexed {
+            position.reserveCapacity(report.tensors.count)
+            for (i, t) in report.tensors.enumerated() where position[t.name] == nil { position[t.name] = i }
+        }
         var inModel = [Bool](repeating: false, count: report.tensors.count)
         var rows: [(path: String, summary: String, params: String)] = []
         rows.reserveCapacity(report.modules.count)
@@ -99,8 +104,8 @@ enum InspectText {
         for module in report.modules {
             let depth = TextColumns.componentCount(module.path)
             var params = ""
-            for name in module.parameters {
-                guard let i = position[name] else { continue }
+            for (k, name) in module.parameters.enumerated() {
+                guard let i = indexed ? module.parameterIndices[k] : position[name] else { continue }
                 inModel[i] = true
                 let t = report.tensors[i]
                 if !params.isEmpty { params += "; " }
@@ -142,7 +147,7 @@ enum InspectText {
         if let tied = report.tiedHead, let source = tied.declaredBy {
             out += "\(tied.head): not stored; tied to \(tied.embedding) (\(source))\n"
         }
-        let others = report.tensors.indices.filter { !inModel[position[report.tensors[$0].name]!] }.map { report.tensors[$0] }
+        let others = report.tensors.indices.filter { !inModel[indexed ? $0 : position[report.tensors[$0].name]!] }.map { report.tensors[$0] }
         if !others.isEmpty {
             out += "\ntensors outside the modules above (\(others.count)):\n"
             for t in others.prefix(40) {

@@ -40,6 +40,8 @@ public final class Checkpoint: @unchecked Sendable {
     /// how many tensors use each storage: a view of a storage used once is unique without hashing it.
     private let storageIDs: [Int32]
     private let storageUsers: [Int32]
+    /// Bytes of each storage, by storage number (0 for a storage the file lacks, refused when opened).
+    private let storageBytes: [Int]
 
     init(path: String, format: CheckpointFormat, root: Node, storages: [String: StorageLocation],
          configJSON: Data? = nil, adapterConfigJSON: Data? = nil, gguf: GGUFFile? = nil) throws {
@@ -55,39 +57,46 @@ public final class Checkpoint: @unchecked Sendable {
         self.tensors = tensors
         self.metadata = metadata
         self.index = try Checkpoint.uniqueIndex(of: tensors, path: path)
+        // One hash of each tensor's storage key gives its storage number; the storage itself is
+        // looked up once per storage, and its size kept by number (`storageByteCount` hashes nothing).
         var ids: [String: Int32] = [:]
         ids.reserveCapacity(storages.count)
         var storageIDs: [Int32] = []
         storageIDs.reserveCapacity(tensors.count)
         var storageUsers: [Int32] = []
-        for tensor in tensors {
-            let id: Int32
-            if let known = ids[tensor.storageKey] { id = known } else {
-                id = Int32(storageUsers.count)
-                ids[tensor.storageKey] = id
+        var locations: [StorageLocation?] = []
+        for i in tensors.indices {
+            let next = Int32(storageUsers.count)
+            let id = Checkpoint.number(&ids[tensors[i].storageKey, default: next])
+            if id == next {
                 storageUsers.append(0)
+                locations.append(storages[tensors[i].storageKey])
             }
             storageIDs.append(id)
             storageUsers[Int(id)] += 1
         }
         self.storageIDs = storageIDs
         self.storageUsers = storageUsers
+        self.storageBytes = locations.map { $0?.byteCount ?? 0 }
         var total = 0
-        for tensor in tensors {
-            try validate(tensor)
+        for i in tensors.indices {
+            try validate(tensors[i], storage: locations[Int(storageIDs[i])])
             // Every element or byte total over any subset of tensors then fits `Int`.
-            let (sum, overflow) = total.addingReportingOverflow(tensor.byteCount)
+            let (sum, overflow) = total.addingReportingOverflow(tensors[i].byteCount)
             guard !overflow else {
-                throw PthReaderError.exceedsLimit(path: path, entry: tensor.name,
+                throw PthReaderError.exceedsLimit(path: path, entry: tensors[i].name,
                     reason: "the tensors up to this one total more than 2^63 bytes when materialised (stride-0 views), more than loratool can count")
             }
             total = sum
         }
     }
 
+    /// Reads a dictionary slot through its `default:` subscript: one hash for a lookup-or-insert.
+    private static func number(_ slot: inout Int32) -> Int32 { slot }
+
     /// The tensor with this dotted name (compared byte for byte), if any.
     public func tensor(named name: String) -> TensorEntry? {
-        guard let i = index[name], tensors[i].name.utf8.elementsEqual(name.utf8) else { return nil }
+        guard let i = index[name], tensors[i].name.sameBytes(as: name) else { return nil }
         return tensors[i]
     }
 
@@ -98,10 +107,11 @@ public final class Checkpoint: @unchecked Sendable {
     public func parameterCount(under prefix: String = "") -> Int {
         var seen = Set<TensorView>()
         var total = 0
-        for (i, t) in tensors.enumerated() where prefix.isEmpty || t.name.hasPrefix(prefix) {
+        // By index: iterating the entries would copy each (four reference counts) for nothing.
+        for i in tensors.indices where prefix.isEmpty || tensors[i].name.hasPrefix(prefix) {
             // Only a storage used by several tensors can hold two equal views.
-            if storageUsers[Int(storageIDs[i])] == 1 || seen.insert(TensorView(t)).inserted {
-                total += t.elementCount
+            if storageUsers[Int(storageIDs[i])] == 1 || seen.insert(TensorView(tensors[i])).inserted {
+                total += tensors[i].elementCount
             }
         }
         return total
@@ -115,9 +125,9 @@ public final class Checkpoint: @unchecked Sendable {
         // Each storage lies inside the file, so the sum cannot really overflow; saturate to be sure.
         var counted = [Bool](repeating: false, count: storageUsers.count)
         var total = 0
-        for (i, t) in tensors.enumerated() where !counted[Int(storageIDs[i])] {
-            counted[Int(storageIDs[i])] = true
-            let (sum, overflow) = total.addingReportingOverflow(storages[t.storageKey]?.byteCount ?? 0)
+        for id in storageIDs where !counted[Int(id)] {
+            counted[Int(id)] = true
+            let (sum, overflow) = total.addingReportingOverflow(storageBytes[Int(id)])
             total = overflow ? Int.max : sum
         }
         return total
@@ -148,7 +158,12 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// Checks that a tensor's view lies inside its storage, with overflow-safe arithmetic.
     func validate(_ t: TensorEntry) throws {
-        guard let storage = storages[t.storageKey] else {
+        try validate(t, storage: storages[t.storageKey])
+    }
+
+    /// `validate(_:)` with the tensor's storage already looked up (nil when the file lacks it).
+    private func validate(_ t: TensorEntry, storage: StorageLocation?) throws {
+        guard let storage else {
             throw PthReaderError.malformed(path: path, entry: t.name, reason: "tensor refers to storage '\(t.storageKey)', which the file does not contain")
         }
         guard storage.dtype == nil || storage.dtype == t.dtype else {
@@ -244,7 +259,7 @@ public final class Checkpoint: @unchecked Sendable {
         switch node {
         case .tensor(var entry):
             // A tensor already named by its path (safetensors) keeps its node: no new allocation.
-            if entry.name.utf8.elementsEqual(prefix.utf8) {
+            if entry.name.sameBytes(as: prefix) {
                 tensors.append(entry)
                 return node
             }

@@ -93,6 +93,8 @@ public struct InspectionReport: Codable, Sendable, Equatable {
         /// Full tensor names of the module's own parameters.
         public var parameters: [String]
         public var isHead: Bool
+        /// Positions of `parameters` in the report's `tensors` (not encoded; empty when built by hand).
+        public var parameterIndices: [Int] = []
 
         enum CodingKeys: String, CodingKey {
             case path, kind, summary, parameters, isHead = "is_head"
@@ -176,7 +178,8 @@ public struct InspectionReport: Codable, Sendable, Equatable {
                        storage: $0.storageKey, storageOffset: $0.storageOffset, strides: $0.strides, contiguous: $0.isContiguous)
         }
         modules = tree.allModules.dropFirst().map {
-            ModuleInfo(path: $0.path, kind: $0.kind.identifier, summary: $0.summary, parameters: $0.parameters.map(\.name), isHead: $0.isHead)
+            ModuleInfo(path: $0.path, kind: $0.kind.identifier, summary: $0.summary, parameters: $0.parameters.map(\.name), isHead: $0.isHead,
+                       parameterIndices: $0.parameterIndices)
         }
         (parameters, tiedHead) = try tree.parameterCount(in: checkpoint)
         totalElements = checkpoint.parameterCount(under: "")

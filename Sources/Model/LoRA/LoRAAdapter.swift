@@ -141,15 +141,19 @@ public struct LoRAAdapter: Sendable {
     /// Reads an adapter from an opened checkpoint.
     public static func load(checkpoint: Checkpoint) throws -> LoRAAdapter {
         let path = checkpoint.path
-        let names = checkpoint.tensors.map(\.name)
+        // Every adapter key contains `lora`: a file without one (a model of a million tensors) is
+        // told apart in one scan, without copying its names.
+        let anyLoRA = checkpoint.tensors.indices.contains { checkpoint.tensors[$0].name.containsBytes("lora") }
+        let names = anyLoRA ? checkpoint.tensors.map(\.name) : []
         let isPEFT = checkpoint.adapterConfigJSON != nil || names.contains { $0.containsBytes(".lora_A") || $0.containsBytes(".lora_B") || $0.containsBytes("lora_magnitude_vector") || $0.containsBytes("lora_embedding_") }
         let isMiniMind = names.contains { $0.containsBytes(".lora.A.") || $0.containsBytes(".lora.B.") }
         if isPEFT {
             return try loadPEFT(checkpoint)
         }
         guard isMiniMind else {
-            let sample = names.prefix(3).joined(separator: ", ")
-            throw LoRAError.notAnAdapter(path: path, reason: names.isEmpty ? "it holds no tensors" : "no `*.lora.A.weight` / `*.lora_A.weight` keys among its \(names.count) tensors (\(sample)\(names.count > 3 ? ", ..." : ""))")
+            let count = checkpoint.tensors.count
+            let sample = checkpoint.tensors.prefix(3).map(\.name).joined(separator: ", ")
+            throw LoRAError.notAnAdapter(path: path, reason: count == 0 ? "it holds no tensors" : "no `*.lora.A.weight` / `*.lora_A.weight` keys among its \(count) tensors (\(sample)\(count > 3 ? ", ..." : ""))")
         }
         return try loadMiniMind(checkpoint)
     }

@@ -53,13 +53,17 @@ public struct Module: Sendable, Equatable {
     public let isHead: Bool
     /// Paths of the direct child modules, in first-appearance order.
     public let children: [String]
+    /// Positions of `parameters` in the tensor list the tree was built from (empty when built by hand).
+    public let parameterIndices: [Int]
 
-    public init(path: String, kind: ModuleKind, parameters: [TensorEntry], isHead: Bool = false, children: [String] = []) {
+    public init(path: String, kind: ModuleKind, parameters: [TensorEntry], isHead: Bool = false, children: [String] = [],
+                parameterIndices: [Int] = []) {
         self.path = path
         self.kind = kind
         self.parameters = parameters
         self.isHead = isHead
         self.children = children
+        self.parameterIndices = parameterIndices
     }
 
     /// The last path component (`wq`), `""` for the root.

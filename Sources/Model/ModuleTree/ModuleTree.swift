@@ -10,8 +10,10 @@ public struct ModuleTree: Sendable {
     public let allModules: [Module]
     /// The prefix stripped from tensor names to get module paths (`"model."` for a training checkpoint).
     public let prefix: String
-    /// Position in `allModules` by module path.
+    /// Module number (creation order) by module path, and the position in `allModules` of each
+    /// number: the dictionary built while reading the names serves lookups as it is.
     private let index: [Substring: Int]
+    private let position: [Int]
 
     /// Builds the tree from tensors; names must start with `prefix`, which is removed to form module paths.
     ///
@@ -65,7 +67,7 @@ public struct ModuleTree: Sendable {
             let modulePath = ModuleTree.split(local)?.parent ?? ""
             // Consecutive tensors of one module (weight, bias) skip the lookup.
             let id: Int
-            if previous >= 0, modulePath.utf8.elementsEqual(previousPath.utf8) { id = previous } else { id = ensure(modulePath) }
+            if previous >= 0, modulePath.sameBytes(as: previousPath) { id = previous } else { id = ensure(modulePath) }
             previous = id
             previousPath = modulePath
             if lastParam[id] < 0 { firstParam[id] = t } else { nextParam[lastParam[id]] = t }
@@ -90,8 +92,9 @@ public struct ModuleTree: Sendable {
             var c = firstChild[id]
             while c >= 0 { kids.append(c); c = nextSibling[c] }
             var own: [TensorEntry] = []
+            var ownIndices: [Int] = []
             var p = firstParam[id]
-            while p >= 0 { own.append(tensors[p]); p = nextParam[p] }
+            while p >= 0 { own.append(tensors[p]); ownIndices.append(p); p = nextParam[p] }
             let name = ModuleTree.split(paths[id])?.last ?? paths[id]
             let kind = ModuleTree.inferKind(name: name, parameters: own, childCount: kids.count,
                                             childrenNumbered: kids.allSatisfy { numeric[$0] },
@@ -99,14 +102,13 @@ public struct ModuleTree: Sendable {
                                             siblingNames: { (id == 0 ? [] : ModuleTree.children(of: parent[id], firstChild, nextSibling)).map { ModuleTree.split(paths[$0])?.last ?? paths[$0] } })
             let isHead = kind.isLinear && ModuleTree.headNames.contains { $0 == name }
             position[id] = result.count
-            result.append(Module(path: strings[id], kind: kind, parameters: own, isHead: isHead, children: kids.map { strings[$0] }))
+            result.append(Module(path: strings[id], kind: kind, parameters: own, isHead: isHead, children: kids.map { strings[$0] },
+                                 parameterIndices: ownIndices))
             stack.append(contentsOf: kids.reversed())
         }
         allModules = result
-        var index: [Substring: Int] = [:]
-        index.reserveCapacity(count)
-        for (path, id) in byPath { index[path] = position[id] }
-        self.index = index
+        index = byPath
+        self.position = position
     }
 
     private static func children(of id: Int, _ firstChild: [Int], _ nextSibling: [Int]) -> [Int] {
@@ -123,14 +125,17 @@ public struct ModuleTree: Sendable {
 
     /// The module at a dotted path (`""` is the root).
     public func module(at path: String) -> Module? {
-        index[Substring(path)].map { allModules[$0] }
+        index[Substring(path)].map { allModules[position[$0]] }
     }
 
     /// Every `nn.Linear`, in module order (the head included).
     public var linears: [Module] { allModules.filter { $0.kind.isLinear } }
 
     /// The output head, if one is recognised.
-    public var head: Module? { allModules.first { $0.isHead } }
+    public var head: Module? {
+        // By index: `first(where:)` would copy each of a million modules to test one flag.
+        allModules.indices.first { allModules[$0].isHead }.map { allModules[$0] }
+    }
 
     /// The full tensor name of a module's parameter (`layers.0.attention.wq` + `weight` → `model.layers.0.attention.wq.weight`).
     public func tensorName(module path: String, parameter: String) -> String {
@@ -155,13 +160,16 @@ public struct ModuleTree: Sendable {
 
     /// A dotted path cut at its last `.` (as a `Character`), or nil without one.
     ///
-    /// ASCII names are cut on their bytes; others by `Character`, where a `.` followed by a
-    /// combining mark is not a `.`: both give what `lastIndex(of: ".")` gives.
+    /// Cut on the bytes when the last `.` has ASCII neighbours; otherwise by `Character`, where a
+    /// `.` followed by a combining mark is not a `.`: both give what `lastIndex(of: ".")` gives.
     static func split(_ path: Substring) -> (parent: Substring, last: Substring)? {
         let utf8 = path.utf8
-        if utf8.allSatisfy({ $0 < 0x80 }) {
-            guard let dot = utf8.lastIndex(of: UInt8(ascii: ".")) else { return nil }
-            return (path[..<dot], path[path.utf8.index(after: dot)...])
+        // The last `.` byte is the last `.` Character when its neighbours are ASCII (an ASCII
+        // byte never extends a grapheme cluster, and only a non-ASCII one can prepend to one).
+        guard let dot = utf8.lastIndex(of: UInt8(ascii: ".")) else { return nil }
+        let after = utf8.index(after: dot)
+        if (dot == utf8.startIndex || utf8[utf8.index(before: dot)] < 0x80) && (after == utf8.endIndex || utf8[after] < 0x80) {
+            return (path[..<dot], path[after...])
         }
         guard let dot = path.lastIndex(of: ".") else { return nil }
         return (path[..<dot], path[path.index(after: dot)...])
@@ -171,12 +179,20 @@ public struct ModuleTree: Sendable {
     /// ASCII name, by `Character` otherwise (as `name.lowercased().contains(needle)`).
     static func lowercasedContains(_ name: Substring, _ needle: String) -> Bool {
         if name.utf8.allSatisfy({ $0 < 0x80 }) {
-            let n = Array(needle.utf8), h = Array(name.utf8)
+            // On the views in place: copying both into arrays cost two allocations per module.
+            let h = name.utf8, n = needle.utf8
             guard h.count >= n.count else { return false }
-            for i in 0...(h.count - n.count) {
-                var j = 0
-                while j < n.count, (h[i + j] | (h[i + j] >= 0x41 && h[i + j] <= 0x5A ? 0x20 : 0)) == n[j] { j += 1 }
-                if j == n.count { return true }
+            var start = h.startIndex
+            for _ in 0...(h.count - n.count) {
+                var i = start
+                var matched = true
+                for b in n {
+                    let c = h[i]
+                    if (c | (c >= 0x41 && c <= 0x5A ? 0x20 : 0)) != b { matched = false; break }
+                    i = h.index(after: i)
+                }
+                if matched { return true }
+                start = h.index(after: start)
             }
             return false
         }

@@ -154,22 +154,30 @@ enum SafetensorsFormat {
         guard case .object(let fields) = value else {
             throw PthReaderError.malformed(path: path, entry: name, reason: "header entry is \(value.kind), not an object")
         }
-        var found: [String: StrictJSON] = [:]
-        for field in fields where ["dtype", "shape", "data_offsets"].contains(field.key) {
-            guard found.updateValue(field.value, forKey: field.key) == nil else {
-                throw PthReaderError.malformed(path: path, entry: name, reason: "header entry gives '\(field.key)' twice")
+        // Three locals, not a dictionary per entry (a million entries made a million dictionaries).
+        var dtypeValue: StrictJSON?, shapeValue: StrictJSON?, offsetsValue: StrictJSON?
+        func keep(_ value: StrictJSON, in slot: inout StrictJSON?, _ key: String) throws {
+            guard slot == nil else { throw PthReaderError.malformed(path: path, entry: name, reason: "header entry gives '\(key)' twice") }
+            slot = value
+        }
+        for field in fields {
+            switch field.key {
+            case "dtype": try keep(field.value, in: &dtypeValue, field.key)
+            case "shape": try keep(field.value, in: &shapeValue, field.key)
+            case "data_offsets": try keep(field.value, in: &offsetsValue, field.key)
+            default: continue
             }
         }
-        for required in ["dtype", "shape", "data_offsets"] where found[required] == nil {
-            throw PthReaderError.malformed(path: path, entry: name, reason: "header entry lacks '\(required)'")
-        }
-        guard case .string(let code) = found["dtype"]! else {
-            throw PthReaderError.malformed(path: path, entry: name, reason: "dtype is \(found["dtype"]!.kind), not a string")
+        guard let dtypeField = dtypeValue else { throw PthReaderError.malformed(path: path, entry: name, reason: "header entry lacks 'dtype'") }
+        guard let shapeField = shapeValue else { throw PthReaderError.malformed(path: path, entry: name, reason: "header entry lacks 'shape'") }
+        guard let offsetsField = offsetsValue else { throw PthReaderError.malformed(path: path, entry: name, reason: "header entry lacks 'data_offsets'") }
+        guard case .string(let code) = dtypeField else {
+            throw PthReaderError.malformed(path: path, entry: name, reason: "dtype is \(dtypeField.kind), not a string")
         }
         guard let dtype = DType(safetensorsName: code) else { throw PthReaderError.unsupportedDType(path: path, entry: name, type: code) }
-        func integers(_ field: String) throws -> [Int] {
-            guard case .array(let items) = found[field]! else {
-                throw PthReaderError.malformed(path: path, entry: name, reason: "\(field) is \(found[field]!.kind), not an array of integers")
+        func integers(_ field: String, _ value: StrictJSON) throws -> [Int] {
+            guard case .array(let items) = value else {
+                throw PthReaderError.malformed(path: path, entry: name, reason: "\(field) is \(value.kind), not an array of integers")
             }
             return try items.map { item in
                 switch item.nonNegativeInt() {
@@ -178,8 +186,8 @@ enum SafetensorsFormat {
                 }
             }
         }
-        let shape = try integers("shape")
-        let offsets = try integers("data_offsets")
+        let shape = try integers("shape", shapeField)
+        let offsets = try integers("data_offsets", offsetsField)
         guard offsets.count == 2 else {
             throw PthReaderError.malformed(path: path, entry: name, reason: "data_offsets has \(offsets.count) numbers, not 2")
         }

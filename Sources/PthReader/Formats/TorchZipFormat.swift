@@ -37,9 +37,10 @@ enum TorchZipFormat {
         let pickle = try archive.contents(of: pickleEntry, limit: limit)
 
         var storages: [String: StorageLocation] = [:]
+        storages.reserveCapacity(records)
         var unpickler = Unpickler(bytes: pickle, path: path, entry: pickleName) { pid in
             let ref = try storageRef(pid, path: path, entry: pickleName)
-            let recordName = prefix + "data/" + ref.key
+            let recordName = dataPrefix + ref.key
             guard let record = archive.entry(named: recordName) else {
                 throw PthReaderError.malformed(path: path, entry: recordName, reason: "storage record named by the pickle is missing")
             }
@@ -99,7 +100,9 @@ enum TorchZipFormat {
         guard case .global(.storageClass(let dtype)) = pid[1] else {
             throw PthReaderError.malformed(path: path, entry: entry, reason: "persistent id names a \(pid[1].kind), not a storage class")
         }
-        guard case .string(let key) = pid[2], !key.isEmpty, !key.contains("/"), !key.contains("..") else {
+        // Bytes, not `Character`s or Foundation's `contains` (which cost 3 % of a million-record zip).
+        guard case .string(let key) = pid[2], !key.isEmpty, !key.utf8.contains(UInt8(ascii: "/")),
+              !zip(key.utf8, key.utf8.dropFirst()).contains(where: { $0 == UInt8(ascii: ".") && $1 == UInt8(ascii: ".") }) else {
             throw PthReaderError.malformed(path: path, entry: entry, reason: "storage key is not a plain name")
         }
         guard case .int(let count) = pid[4], count >= 0 else {

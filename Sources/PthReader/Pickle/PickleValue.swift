@@ -120,7 +120,7 @@ struct UTF8Key: Hashable {
     let text: String
     init(_ text: String) { self.text = text }
 
-    static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
+    static func == (a: UTF8Key, b: UTF8Key) -> Bool { a.text.sameBytes(as: b.text) }
 
     func hash(into hasher: inout Hasher) {
         var copy = text
