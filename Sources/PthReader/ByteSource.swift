@@ -4,8 +4,8 @@ import Foundation
 protocol ByteSource: AnyObject, Sendable {
     /// Fills `buffer` with the bytes at `offset`; throws when fewer are present.
     func read(offset: Int, into buffer: UnsafeMutableRawBufferPointer, context: String) throws
-    /// A verified span of these bytes for a kernel copy, or nil (see `Checkpoint.span(of:withCRC:)`).
-    func span(offset: Int, count: Int, withCRC: Bool, context: String) throws -> FileSpan?
+    /// A span of these bytes for a writer's copy, or nil (see `Checkpoint.span(of:)`).
+    func span(offset: Int, count: Int, context: String) throws -> FileSpan?
 }
 
 /// Where one storage's bytes are: a source, a byte offset inside it, and a length.
@@ -46,22 +46,12 @@ final class FileSource: ByteSource, @unchecked Sendable {
         }
     }
 
-    /// The range itself, bounds-checked; with `withCRC`, its CRC-32 read from the file (`CRC32.ofFileRange`).
-    func span(offset: Int, count: Int, withCRC: Bool, context: String) throws -> FileSpan? {
+    /// The range itself, bounds-checked (no checksum to check: the file has none).
+    func span(offset: Int, count: Int, context: String) throws -> FileSpan? {
         guard offset >= 0, count <= size, offset <= size - count else {
             throw PthReaderError.malformed(path: path, entry: context, reason: "needs bytes \(offset)..<\(offset + count) but the file has \(size)")
         }
-        var crc: UInt32?
-        if withCRC {
-            let result = try CRC32.ofFileRange(descriptor: fd, offset: offset, count: count) { code in
-                PthReaderError.unreadable(path: path, reason: String(cString: strerror(code)))
-            }
-            guard case .crc(let sum) = result else {
-                throw PthReaderError.malformed(path: path, entry: context, reason: "file ends early (was it truncated meanwhile?)")
-            }
-            crc = sum
-        }
-        return FileSpan(owner: self, descriptor: fd, path: path, offset: offset, count: count, crc: crc)
+        return FileSpan(owner: self, descriptor: fd, path: path, offset: offset, count: count, record: nil)
     }
 
     /// Reads `count` bytes at `offset` into a new array.

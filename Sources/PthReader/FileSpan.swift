@@ -1,16 +1,19 @@
 import Foundation
 
-/// A tensor's bytes as a range of an input file, already verified, that a writer copies inside
-/// the kernel (`copy_file_range`) instead of reading them into memory and writing them back.
+/// A tensor's bytes as a range of an input file, which a writer copies straight from the page
+/// cache (`ChunkedOutput.copy`) instead of reading them into a buffer and writing them back.
 ///
-/// A span is made only by `Checkpoint.span(of:withCRC:)`, after every byte of the range was read
-/// and its zip record's CRC-32 compared with the directory's (torch zip input), so the copy
-/// carries no unchecked byte. `crc` is the CRC-32 of the range when it is known: a verified zip
-/// record's own, or one computed on request for inputs without checksums (safetensors, legacy).
+/// A span is made only by `Checkpoint.span(of:)`, which checks the range's bounds but reads none
+/// of its bytes. When the range is a whole STORED zip record, `record` names it and carries the
+/// CRC-32 the zip directory records: the copy computes the CRC-32 of the bytes as it goes, each
+/// piece just before writing it, and throws the reader's `CRC-32 mismatch` error naming the
+/// record unless they agree, so a span never carries an unchecked byte into a finished output
+/// (a failed write leaves nothing behind). Inputs without checksums (safetensors, legacy) give a
+/// span without `record`; a writer that needs their CRC-32 (a zip output) gets it from the copy.
 package struct FileSpan: Sendable {
     /// What owns `descriptor`: keeps it open for as long as the span lives.
     let owner: any ByteSource
-    /// An open descriptor of the input file, read with `pread`/`copy_file_range` only.
+    /// An open descriptor of the input file, read with `mmap`/`pread` only.
     package let descriptor: Int32
     /// The input file's path, for errors.
     package let path: String
@@ -18,8 +21,14 @@ package struct FileSpan: Sendable {
     package let offset: Int
     /// How many bytes.
     package let count: Int
-    /// CRC-32 of the bytes, when known.
-    package let crc: UInt32?
+    /// The zip record these bytes are, whose CRC-32 the copy must check, or nil.
+    package let record: ZipRecord?
+
+    /// A STORED zip record's name and the CRC-32 its zip directory records.
+    package struct ZipRecord: Sendable, Equatable {
+        package let name: String
+        package let crc: UInt32
+    }
 }
 
 /// One tensor's contiguous little-endian bytes for a writer: in memory, or a verified file range.
@@ -37,24 +46,22 @@ package enum TensorData: Sendable {
 }
 
 extension ByteSource {
-    /// A verified span of `count` bytes at `offset`, or nil when these bytes cannot be copied as
-    /// they are in the file (the default: compressed, dequantised or only part of a record).
-    func span(offset: Int, count: Int, withCRC: Bool, context: String) throws -> FileSpan? { nil }
+    /// A span of `count` bytes at `offset`, or nil when these bytes cannot be copied as they are
+    /// in the file (the default: compressed, dequantised or only part of a record).
+    func span(offset: Int, count: Int, context: String) throws -> FileSpan? { nil }
 }
 
 extension Checkpoint {
-    /// The tensor's bytes as a verified range of its input file, for a writer to copy in the
-    /// kernel; nil when the tensor must be read into memory instead (a non-contiguous view, a
+    /// The tensor's bytes as a range of its input file, for a writer to copy straight from the
+    /// page cache; nil when the tensor must be read into memory instead (a non-contiguous view, a
     /// compressed or partial zip record, a GGUF quantised tensor, an empty tensor).
     ///
-    /// For a STORED torch zip record, every byte is read and the CRC-32 compared with the zip
-    /// directory's before this returns (a mismatch throws, naming the record), and the span
-    /// carries that CRC. For inputs without checksums the bounds are checked and, when `withCRC`,
-    /// the CRC-32 is computed from the bytes (a `.pth` output needs it for its own directory).
-    package func span(of t: TensorEntry, withCRC: Bool) throws -> FileSpan? {
+    /// The bounds are checked here; the bytes are not read. A STORED torch zip record's span
+    /// carries the record's name and directory CRC-32, which the copy checks (see `FileSpan`).
+    package func span(of t: TensorEntry) throws -> FileSpan? {
         try validate(t)
         guard t.isContiguous, t.elementCount > 0, let storage = storages[t.storageKey] else { return nil }
         let offset = storage.offset + t.storageOffset * t.dtype.itemSize
-        return try storage.source.span(offset: offset, count: t.byteCount, withCRC: withCRC, context: t.name)
+        return try storage.source.span(offset: offset, count: t.byteCount, context: t.name)
     }
 }

@@ -90,8 +90,8 @@ import TestSupport
         #expect(try CRC32.ofFileRange(descriptor: fd, offset: 0, count: 4000, readError: Self.unreadable) != .endedEarly)
     }
 
-    /// Through the reader: a torch zip input truncated after it was opened is a named error when
-    /// its records are verified or spanned for a kernel copy.
+    /// Through the reader and the writer: a torch zip input truncated after it was opened is a
+    /// named error when its records are verified or copied, and the output is not left behind.
     @Test func aCheckpointTruncatedAfterOpeningIsANamedError() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -99,13 +99,17 @@ import TestSupport
         try FileManager.default.copyItem(atPath: Fixtures.sharedPath("v1_tiny/base.pth"), toPath: path)
         let checkpoint = try Checkpoint.open(path: path)
         #expect(truncate(path, 64 << 10) == 0)
-        var ended = 0
-        for tensor in checkpoint.tensors {
-            do { _ = try checkpoint.span(of: tensor, withCRC: true) } catch let error as PthReaderError {
-                #expect(error.description.contains("file ends inside the record"), "\(error)")
-                ended += 1
+        for ext in ["pth", "safetensors"] {
+            let out = dir.appendingPathComponent("out.\(ext)").path
+            let error = try #require(throws: PthReaderError.self) {
+                try CheckpointWriter.write(root: checkpoint.root, to: out, format: try OutputFormat(path: out), provideData: { entry in
+                    if let span = try checkpoint.span(of: entry) { return .span(span) }
+                    return .bytes(try checkpoint.bytes(of: entry))
+                })
             }
+            #expect(error.description.contains("file ends inside the record"), "\(error)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["base.pth"])
         }
-        #expect(ended > 0)
+        #expect(throws: PthReaderError.self) { _ = try checkpoint.verifyIntegrity() }
     }
 }

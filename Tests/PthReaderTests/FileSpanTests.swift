@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 @testable import PthReader
 
-/// Tensors written unchanged are copied from the input file in the kernel (`copy_file_range`),
-/// with the input's verified CRC-32: the output is byte for byte what the buffered path writes,
+/// Tensors written unchanged are copied from the input file's page cache (`mmap` + `write`), their
+/// record's CRC-32 checked on the way: the output is byte for byte what the buffered path writes,
 /// and a flipped byte in the input is still an error naming the record.
 @Suite(.serialized) struct FileSpanTests {
     static let inputs = [Fixtures.sharedPath("v1_tiny/base.pth"), Fixtures.sharedPath("tied_f32.pth"),
@@ -16,7 +16,7 @@ import TestSupport
         let format = try OutputFormat(path: path)
         var copied = 0
         try CheckpointWriter.write(root: checkpoint.root, to: path, format: format, provideData: { entry in
-            if spans, let span = try checkpoint.span(of: entry, withCRC: format == .torchZip) {
+            if spans, let span = try checkpoint.span(of: entry) {
                 copied += 1
                 return .span(span)
             }
@@ -56,9 +56,9 @@ import TestSupport
             let copied = try Self.write(checkpoint, to: b, name: "out.\(ext)", spans: true)
             #expect(copied.copied > 0, "\(input): no tensor went through the copy path")
             #expect(try Self.bytesWithoutSerializationID(copied.path) == Self.bytesWithoutSerializationID(buffered.path), "\(input) → .\(ext)")
-            // The fallback for file systems where the kernel cannot copy (pread + write) too.
-            ChunkedOutput.kernelCopy.store(false, ordering: .relaxed)
-            defer { ChunkedOutput.kernelCopy.store(true, ordering: .relaxed) }
+            // The fallback for files that cannot be mapped (pread + write) too.
+            ChunkedOutput.mappedCopy.store(false, ordering: .relaxed)
+            defer { ChunkedOutput.mappedCopy.store(true, ordering: .relaxed) }
             let fallback = try Self.write(checkpoint, to: c, name: "out.\(ext)", spans: true)
             #expect(try Self.bytesWithoutSerializationID(fallback.path) == Self.bytesWithoutSerializationID(buffered.path), "\(input) → .\(ext), fallback")
             // And what we wrote reads back with every record's CRC-32 matching.
@@ -86,13 +86,33 @@ import TestSupport
         }
     }
 
-    /// A span of a safetensors input carries the CRC-32 of its bytes when asked for one.
-    @Test func plainFileSpansComputeTheirCRC() throws {
-        let checkpoint = try Checkpoint.open(path: Fixtures.localPath("safetensors/mixed.safetensors"))
-        for tensor in checkpoint.tensors where tensor.elementCount > 0 {
-            let span = try #require(try checkpoint.span(of: tensor, withCRC: true))
-            #expect(span.crc == CRC32.checksum(try checkpoint.bytes(of: tensor)), "\(tensor.name)")
-            #expect(try checkpoint.span(of: tensor, withCRC: false)?.crc == nil)
+    /// A span of a zip record names it with its directory CRC-32; one of a file without checksums
+    /// names none. Either way the copy returns the CRC-32 of the bytes when asked to hash them,
+    /// through `mmap` and through the `pread` fallback, and nothing when not (a safetensors output).
+    @Test(arguments: [Fixtures.sharedPath("v1_tiny/base.pth"), Fixtures.localPath("safetensors/mixed.safetensors")])
+    func copiesReturnTheCRCOfTheirBytes(input: String) throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let checkpoint = try Checkpoint.open(path: input)
+        var spans = 0
+        for mapped in [true, false] {
+            ChunkedOutput.mappedCopy.store(mapped, ordering: .relaxed)
+            defer { ChunkedOutput.mappedCopy.store(true, ordering: .relaxed) }
+            let file = try AtomicOutputFile(target: dir.appendingPathComponent("out.bin").path)
+            let output = try ChunkedOutput(file: file)
+            var written: [UInt8] = []
+            for tensor in checkpoint.tensors where tensor.elementCount > 0 {
+                guard let span = try checkpoint.span(of: tensor) else { continue }
+                spans += 1
+                let bytes = try checkpoint.bytes(of: tensor)
+                #expect(span.record?.crc == (input.hasSuffix(".pth") ? CRC32.checksum(bytes) : nil), "\(tensor.name)")
+                #expect(try output.copy(span, hashing: true) == CRC32.checksum(bytes), "\(tensor.name)")
+                #expect(try output.copy(span, hashing: false) == span.record?.crc, "\(tensor.name)")
+                written += bytes + bytes
+            }
+            try output.commit()
+            #expect([UInt8](try Data(contentsOf: dir.appendingPathComponent("out.bin"))) == written, "mapped: \(mapped)")
         }
+        #expect(spans > 0)
     }
 }

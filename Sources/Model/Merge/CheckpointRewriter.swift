@@ -159,8 +159,7 @@ public struct CheckpointRewriter {
         let tree = try outputTree()
         try ResourceLimits.checkDiskSpace(forWriting: tree, to: path)
         let order = try CheckpointWriter.provisionOrder(root: tree, path: path, format: format)
-        let stage = Stages(source: source, byName: byName, layers: layers, multiplier: multiplier, prefix: prefix,
-                           outputNeedsCRC: format == .torchZip)
+        let stage = Stages(source: source, byName: byName, layers: layers, multiplier: multiplier, prefix: prefix)
         var pipeline: MergePipeline<TensorData>?
         if pipelined ?? (ProcessInfo.processInfo.activeProcessorCount >= 2), order.count > 1 {
             let merger = FusedMerge()
@@ -197,8 +196,6 @@ public struct CheckpointRewriter {
         let layers: [String: BoundLoRA]
         let multiplier: Float
         let prefix: String
-        /// Whether a copied span must carry its CRC-32 (a torch zip output stores it).
-        let outputNeedsCRC: Bool
 
         private func original(of out: TensorEntry) throws -> TensorEntry {
             guard let original = byName[prefix + out.name] else {
@@ -207,16 +204,20 @@ public struct CheckpointRewriter {
             return original
         }
 
-        /// The source tensor's bytes, read and CRC-checked; a tensor written unchanged comes as a
-        /// verified span of the input file instead when it can (`Checkpoint.span(of:withCRC:)`),
-        /// which the writer copies in the kernel, never through this process's memory.
-        func read(_ out: TensorEntry) throws -> TensorData {
+        /// A tensor written unchanged as a span of the input file when it can be one
+        /// (`Checkpoint.span(of:)`), which the writer copies straight from the page cache,
+        /// checking its record's CRC-32 on the way; nil when it must be read (`read`).
+        func span(_ out: TensorEntry) throws -> TensorData? {
             let original = try original(of: out)
-            if layers[prefix + out.name] == nil, out.dtype == original.dtype,
-               let span = try source.span(of: original, withCRC: outputNeedsCRC) {
-                return .span(span)
-            }
-            return .bytes(try source.bytes(of: original))
+            guard layers[prefix + out.name] == nil, out.dtype == original.dtype,
+                  let span = try source.span(of: original) else { return nil }
+            return .span(span)
+        }
+
+        /// The source tensor as a span (see `span`), or its bytes, read and CRC-checked.
+        func read(_ out: TensorEntry) throws -> TensorData {
+            if let span = try span(out) { return span }
+            return .bytes(try source.bytes(of: try original(of: out)))
         }
 
         /// The output: merged, re-encoded into another dtype, or unchanged (a span passes through).

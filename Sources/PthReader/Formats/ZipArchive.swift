@@ -156,34 +156,29 @@ final class ZipArchive: @unchecked Sendable {
         }
     }
 
-    /// Where a STORED entry's bytes start in the file, after all of them were read and their
-    /// CRC-32 matched the directory's (skipped when an earlier read verified the record already).
-    func verifiedDataOffset(of entry: Entry) throws -> Int {
-        let start = try dataOffset(of: entry)
-        if !isVerified(entry) { try check(entry, crc: crcOfRange(entry, from: start, count: entry.size)) }
-        return start
-    }
-
     private func isVerified(_ entry: Entry) -> Bool {
         lock.lock(); defer { lock.unlock() }
         return verified[entry.index]
     }
 
     private func check(_ entry: Entry, crc: UInt32) throws {
-        guard crc == entry.crc else {
-            throw PthReaderError.malformed(path: path, entry: entry.name,
-                reason: "CRC-32 mismatch: the record's bytes give \(hex(crc)) but the zip directory records \(hex(entry.crc)); the file is corrupt")
-        }
+        guard crc == entry.crc else { throw Self.mismatch(path: path, record: entry.name, got: crc, recorded: entry.crc) }
         lock.lock(); verified[entry.index] = true; lock.unlock()
     }
 
-    private func hex(_ v: UInt32) -> String {
+    /// The error for a record whose bytes do not give the CRC-32 the zip directory records.
+    static func mismatch(path: String, record: String, got: UInt32, recorded: UInt32) -> PthReaderError {
+        .malformed(path: path, entry: record,
+                   reason: "CRC-32 mismatch: the record's bytes give \(hex(got)) but the zip directory records \(hex(recorded)); the file is corrupt")
+    }
+
+    private static func hex(_ v: UInt32) -> String {
         let digits = String(v, radix: 16)
         return "0x" + String(repeating: "0", count: 8 - digits.count) + digits
     }
 
     /// Where a STORED entry's bytes start: after its local header, read once and checked.
-    private func dataOffset(of entry: Entry) throws -> Int {
+    func dataOffset(of entry: Entry) throws -> Int {
         lock.lock()
         let known = dataOffsets[entry.index]
         lock.unlock()
@@ -258,10 +253,7 @@ final class ZipArchive: @unchecked Sendable {
             }
             position += n
         }
-        guard crc == entry.crc else {
-            throw PthReaderError.malformed(path: path, entry: entry.name,
-                reason: "CRC-32 mismatch: the record's bytes give \(hex(crc)) but the zip directory records \(hex(entry.crc)); the file is corrupt")
-        }
+        guard crc == entry.crc else { throw Self.mismatch(path: path, record: entry.name, got: crc, recorded: entry.crc) }
         verified[entry.index] = true
     }
 }
@@ -280,11 +272,12 @@ final class ZipEntrySource: ByteSource, Sendable {
         try archive.read(entry, offset: offset, into: buffer)
     }
 
-    /// The whole STORED record, CRC-checked, with the directory's CRC-32; nil for a compressed
-    /// record or a part of one.
-    func span(offset: Int, count: Int, withCRC: Bool, context: String) throws -> FileSpan? {
+    /// The whole STORED record with its name and the directory's CRC-32, which the copy checks;
+    /// nil for a compressed record or a part of one.
+    func span(offset: Int, count: Int, context: String) throws -> FileSpan? {
         guard !entry.compressed, offset == 0, count == entry.size else { return nil }
-        let start = try archive.verifiedDataOffset(of: entry)
-        return FileSpan(owner: self, descriptor: archive.fd, path: archive.path, offset: start, count: count, crc: entry.crc)
+        let start = try archive.dataOffset(of: entry)
+        return FileSpan(owner: self, descriptor: archive.fd, path: archive.path, offset: start, count: count,
+                        record: .init(name: entry.name, crc: entry.crc))
     }
 }

@@ -31,8 +31,8 @@ public enum CheckpointWriter {
     }
 
     /// Writes `root` like `write(root:to:format:progress:provide:)`, with each tensor's bytes in
-    /// memory or as a verified span of an input file (`Checkpoint.span(of:withCRC:)`), which is
-    /// copied in the kernel; a torch zip output takes the span's CRC-32 (it must carry one).
+    /// memory or as a span of an input file (`Checkpoint.span(of:)`), copied from the page cache
+    /// with its zip record's CRC-32 checked on the way (a mismatch throws the reader's error).
     package static func write(root: Node, to path: String, format: OutputFormat,
                               progress: ((_ done: Int, _ total: Int) -> Void)? = nil,
                               provideData: (TensorEntry) throws -> TensorData) throws {

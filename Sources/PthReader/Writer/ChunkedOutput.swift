@@ -1,4 +1,5 @@
 import CFileCopy
+import CISAL
 import Foundation
 import Synchronization
 
@@ -29,12 +30,26 @@ final class ChunkedOutput {
 
     /// Appends `bytes`.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var unused: UInt32 = 0
+        try write(bytes, hashing: false, crc: &unused)
+    }
+
+    /// Appends `bytes`, continuing `crc` over them: each piece of at most one chunk is hashed right
+    /// before it is copied into the buffer or written, while it is in cache (one read of the bytes
+    /// from memory instead of two).
+    func write(_ bytes: UnsafeRawBufferPointer, crc: inout UInt32) throws {
+        try write(bytes, hashing: true, crc: &crc)
+    }
+
+    private func write(_ bytes: UnsafeRawBufferPointer, hashing: Bool, crc: inout UInt32) throws {
         var rest = bytes
         offset += bytes.count
         if used > 0 {
             let n = Swift.min(rest.count, buffer.count - used)
             if n > 0 {
-                (buffer.baseAddress! + used).copyMemory(from: rest.baseAddress!, byteCount: n)
+                let piece = UnsafeRawBufferPointer(rebasing: rest[..<n])
+                if hashing { crc = CRC32.update(crc, piece) }
+                (buffer.baseAddress! + used).copyMemory(from: piece.baseAddress!, byteCount: n)
                 used += n
                 rest = UnsafeRawBufferPointer(rebasing: rest[n...])
             }
@@ -44,10 +59,13 @@ final class ChunkedOutput {
             }
         }
         while rest.count >= Self.chunkSize {
-            try file.write(UnsafeRawBufferPointer(rebasing: rest[..<Self.chunkSize]))
+            let piece = UnsafeRawBufferPointer(rebasing: rest[..<Self.chunkSize])
+            if hashing { crc = CRC32.update(crc, piece) }
+            try file.write(piece)
             rest = UnsafeRawBufferPointer(rebasing: rest[Self.chunkSize...])
         }
         if rest.count > 0 {
+            if hashing { crc = CRC32.update(crc, rest) }
             (buffer.baseAddress! + used).copyMemory(from: rest.baseAddress!, byteCount: rest.count)
             used += rest.count
         }
@@ -58,44 +76,70 @@ final class ChunkedOutput {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
-    /// Appends the bytes of `span`, copied inside the kernel with `copy_file_range` (page cache
-    /// to page cache, no copy through user memory: what `cp` does), in pieces of at most 16 MiB.
+    /// Appends the bytes of `span` and returns their CRC-32 when it was computed: when `hashing`
+    /// (a zip output stores it) or when the span is a zip record, whose CRC-32 is checked here.
     ///
-    /// Where the kernel cannot copy between these two files (`EXDEV`, `ENOSYS`, `EINVAL`,
-    /// `EOPNOTSUPP`, `EBADF`: other file systems, old kernels) the rest is read with `pread` and
-    /// written through the buffer instead. The span was verified when it was made; the input
-    /// ending before the span does (the file was truncated meanwhile) is an error naming it.
-    func copy(_ span: FileSpan) throws {
+    /// The bytes are read straight from the page cache through read-only `mmap` windows; each
+    /// 256 KiB piece is hashed and then written from the mapping while it is still in cache
+    /// (`lt_copy_mapped_range`), so every byte crosses memory once on the way in and once on the
+    /// way out, as with `cp`, and checking the input costs no second read. (Checking every record
+    /// first and copying it afterwards with `copy_file_range(2)` read each byte twice, and that
+    /// copy slowed by half when input and output offsets differed modulo the page size, as they
+    /// do in a safetensors output.) Where the input cannot be mapped the rest is read with
+    /// `pread` into the buffer instead; the output is the same either way.
+    ///
+    /// A zip record whose bytes do not give its directory's CRC-32 throws the reader's `CRC-32
+    /// mismatch` error naming the record, after its bytes went into the temporary file, which the
+    /// failed write then removes. The input ending inside the span (the file was truncated
+    /// meanwhile) is an error naming it.
+    @discardableResult
+    func copy(_ span: FileSpan, hashing: Bool) throws -> UInt32? {
         try flush()
-        var position = Int64(span.offset)
+        let hash = hashing || span.record != nil
+        var crc: UInt32 = 0
         var done = 0
-        while done < span.count, Self.kernelCopy.load(ordering: .relaxed) {
-            let n = lt_copy_file_range(span.descriptor, &position, file.descriptor, Swift.min(span.count - done, 16 << 20))
-            if n > 0 { done += n; continue }
-            if n == 0 { throw Self.endedEarly(span) }
-            let code = errno
-            if code == EINTR { continue }
-            if [EXDEV, ENOSYS, EINVAL, EOPNOTSUPP, EBADF].contains(code) { break }
-            throw CheckpointWriterError.io(path: file.target, operation: "copy \(span.count) bytes from '\(span.path)'",
-                                           reason: String(cString: strerror(code)))
+        if Self.mappedCopy.load(ordering: .relaxed) {
+            var copied: Int64 = 0
+            let result = lt_copy_mapped_range(span.descriptor, Int64(span.offset), Int64(span.count), file.descriptor,
+                                              hash ? crc32_gzip_refl : nil, &crc, &copied)
+            done = Int(copied)
+            switch result {
+            case 0: break
+            case 1: throw Self.endedEarly(span)
+            case -2: throw writeError(span, errno)
+            default: break   // not mappable: the rest with pread
+            }
         }
         while done < span.count {
             let n = pread(span.descriptor, buffer.baseAddress!, Swift.min(buffer.count, span.count - done), off_t(span.offset + done))
             if n < 0, errno == EINTR { continue }
             if n < 0 { throw PthReaderError.unreadable(path: span.path, reason: String(cString: strerror(errno))) }
             if n == 0 { throw Self.endedEarly(span) }
-            try file.write(UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+            let piece = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+            if hash { crc = CRC32.update(crc, piece) }
+            try file.write(piece)
             done += n
         }
         offset += span.count
+        if let record = span.record, crc != record.crc {
+            throw ZipArchive.mismatch(path: span.path, record: record.name, got: crc, recorded: record.crc)
+        }
+        return hash ? crc : nil
     }
 
-    /// Whether `copy` tries `copy_file_range` first (tests turn it off to compare both paths;
-    /// either way the output bytes are the same).
-    package static let kernelCopy = Atomic<Bool>(true)
+    /// Whether `copy` reads through `mmap` first (tests turn it off to compare with the `pread`
+    /// path; either way the output bytes are the same).
+    package static let mappedCopy = Atomic<Bool>(true)
 
     private static func endedEarly(_ span: FileSpan) -> PthReaderError {
-        .malformed(path: span.path, entry: nil, reason: "the file ends inside bytes \(span.offset)..<\(span.offset + span.count) it held when opened (was it truncated meanwhile?)")
+        if let record = span.record {
+            return .malformed(path: span.path, entry: record.name, reason: "file ends inside the record (was it truncated meanwhile?)")
+        }
+        return .malformed(path: span.path, entry: nil, reason: "the file ends inside bytes \(span.offset)..<\(span.offset + span.count) it held when opened (was it truncated meanwhile?)")
+    }
+
+    private func writeError(_ span: FileSpan, _ code: Int32) -> CheckpointWriterError {
+        .io(path: file.target, operation: "copy \(span.count) bytes from '\(span.path)'", reason: String(cString: strerror(code)))
     }
 
     /// Writes out whatever is buffered.

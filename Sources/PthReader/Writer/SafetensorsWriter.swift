@@ -2,8 +2,8 @@ import Foundation
 
 /// Writes the safetensors format: an 8-byte little-endian header length, a JSON header padded
 /// with spaces to a multiple of 8 bytes, then every tensor's bytes back to back, written through
-/// `ChunkedOutput` (512 KiB writes into the atomic temporary file; a verified `FileSpan` of an
-/// input file is copied in the kernel).
+/// `ChunkedOutput` (512 KiB writes into the atomic temporary file; a `FileSpan` of an input file
+/// is copied from the page cache, its zip record's CRC-32 checked on the way).
 ///
 /// Like the `safetensors` library, tensors are laid out by decreasing element size, then by name,
 /// so every tensor's data is aligned to its element size; header keys are sorted. Non-tensor
@@ -71,7 +71,7 @@ enum SafetensorsWriter {
         for (i, item) in items.enumerated() {
             switch try CheckpointWriter.data(of: item.entry, name: item.name, path: path, provide: provide) {
             case .bytes(let bytes): try bytes.withUnsafeBytes { try output.write($0) }
-            case .span(let span): try output.copy(span)
+            case .span(let span): try output.copy(span, hashing: false)
             }
             progress?(i + 1, items.count)
         }

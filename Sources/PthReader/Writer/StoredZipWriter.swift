@@ -28,7 +28,8 @@ final class StoredZipWriter {
     }
 
     /// Adds a record of exactly `size` bytes, which `body` produces by calling its argument
-    /// (any number of times, any piece sizes); their CRC-32 is computed as they pass.
+    /// (any number of times, any piece sizes); their CRC-32 is computed as they pass, each piece
+    /// of at most one write right before it is written (`ChunkedOutput.write(_:crc:)`).
     func add(name: String, size: Int, body: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
         let record = try begin(name: name, size: size)
         var crc: UInt32 = 0
@@ -37,9 +38,8 @@ final class StoredZipWriter {
             guard piece.count <= size - written else {
                 throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "more bytes than the \(size) announced")
             }
-            crc = CRC32.update(crc, piece)
             written += piece.count
-            try out.write(piece)
+            try out.write(piece, crc: &crc)
         }
         guard written == size else {
             throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "\(written) bytes written of the \(size) announced")
@@ -47,14 +47,13 @@ final class StoredZipWriter {
         try end(record, crc: crc)
     }
 
-    /// Adds a record whose bytes are copied from an input file in the kernel (`ChunkedOutput.copy`),
-    /// with the span's CRC-32 (a verified input record's own), so they are neither read nor hashed again.
+    /// Adds a record whose bytes are copied from an input file (`ChunkedOutput.copy`), which
+    /// computes their CRC-32 on the way (and checks it against the input record's, if any).
     func add(name: String, span: FileSpan) throws {
-        guard let crc = span.crc else {
-            throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "a file span without its CRC-32 cannot be stored in a zip record")
-        }
         let record = try begin(name: name, size: span.count)
-        try out.copy(span)
+        guard let crc = try out.copy(span, hashing: true) else {
+            throw CheckpointWriterError.invalidTensor(path: path, tensor: name, reason: "the copy gave no CRC-32")
+        }
         try end(record, crc: crc)
     }
 

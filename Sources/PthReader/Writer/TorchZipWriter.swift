@@ -7,8 +7,9 @@ import Foundation
 /// `data/<key>` (one per storage), `version` (`3`), `.data/serialization_id`. All entries are
 /// STORED; every entry's data starts at a multiple of 64 bytes in the file, padded with a
 /// local-header extra field (id `FB`) as torch does. Bytes go straight into the atomic temporary
-/// file in 512 KiB writes (`ChunkedOutput`), or, for a tensor given as a verified `FileSpan`, are
-/// copied from the input file in the kernel with the span's CRC-32; nothing else is created on disk.
+/// file in 512 KiB writes (`ChunkedOutput`), or, for a tensor given as a `FileSpan`, are copied
+/// from the input file's page cache, their CRC-32 computed (and checked against the input
+/// record's) on the way; nothing else is created on disk.
 enum TorchZipWriter {
     /// Alignment torch uses for record data (`.storage_alignment`).
     static let alignment = 64
