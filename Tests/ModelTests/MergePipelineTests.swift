@@ -47,6 +47,31 @@ import TestSupport
         early.stop()   // returns: both threads ended although 999 items were never taken
     }
 
+    /// Items that `prepare` gives (spans: no memory) take no token: with a budget of one, the
+    /// reader still gets past a run of them while the consumer holds the first read item, and the
+    /// read items never exceed the budget.
+    @Test func preparedItemsTakeNoToken() throws {
+        let alive = Mutex((now: 0, peak: 0))
+        let reachedLast = DispatchSemaphore(value: 0)
+        let pipeline = MergePipeline(count: 12, depth: 1, prepare: { i -> [UInt8]? in
+            if i == 10 { reachedLast.signal() }
+            return (1...10).contains(i) ? [UInt8(i)] : nil
+        }, read: { i in
+            alive.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+            return [UInt8(i)]
+        }, transform: { $1 })
+        pipeline.start()
+        defer { pipeline.stop() }
+        #expect(try pipeline.take(0) == [0])
+        #expect(reachedLast.wait(timeout: .now() + 10) == .success, "the reader stopped at a prepared item")
+        alive.withLock { $0.now -= 1 }
+        for i in 1..<12 {
+            #expect(try pipeline.take(i) == [UInt8(i)])
+            if i == 11 { alive.withLock { $0.now -= 1 } }
+        }
+        #expect(alive.withLock { $0.peak } == 1)
+    }
+
     /// Merging with the pipeline or on one thread writes the same bytes, and they equal the
     /// whole-tensor kernel's `W + s·B·A` rounded once.
     @Test(arguments: ["out.pth", "out.safetensors"])

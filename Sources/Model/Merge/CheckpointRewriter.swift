@@ -164,6 +164,7 @@ public struct CheckpointRewriter {
         if pipelined ?? (ProcessInfo.processInfo.activeProcessorCount >= 2), order.count > 1 {
             let merger = FusedMerge()
             let p = MergePipeline(count: order.count,
+                                  prepare: { try stage.span(order[$0]) },
                                   read: { try stage.read(order[$0]) },
                                   transform: { try stage.transform(order[$0], $1, merger: merger) })
             p.start()
