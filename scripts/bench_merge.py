@@ -232,8 +232,13 @@ def run(loratool: str, work: str, run_once, env: dict, rounds: int, big: bool, c
             run_once(cmd, env)
         for _ in range(n_rounds):
             for key, cmd in cmds.items():
-                if os.path.exists(outputs[key]):
-                    os.remove(outputs[key])
+                # Every output of this input removed and written back first: otherwise a 4 GB
+                # input's earlier outputs crowd it out of the page cache and their writeback
+                # lands on whichever command runs next.
+                for path in set(outputs.values()):
+                    if os.path.exists(path):
+                        os.remove(path)
+                os.sync()
                 m = run_once(cmd, env)
                 if m.rc != 0:
                     errors[key] = (m.err.strip().splitlines() or ["?"])[-1]

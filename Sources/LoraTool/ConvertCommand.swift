@@ -32,6 +32,7 @@ struct ConvertCommand: JSONReporting {
     }
 
     func run() throws {
+        StreamingMemory.reuseFreedBuffers()
         if let target = adapterTarget { return try convertAdapter(to: target) }
         if let target = try output.exportTarget {
             guard select == nil else { throw ValidationError("--select applies to checkpoint files, not to --format hf or .gguf") }

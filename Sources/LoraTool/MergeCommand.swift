@@ -45,6 +45,7 @@ struct MergeCommand: JSONReporting {
 
     func run() throws {
         BLASRuntime.useSingleThread()
+        StreamingMemory.reuseFreedBuffers()
         let target = try output.exportTarget
         try output.prepare(for: target, notOver: [base] + (adapter.map { [$0] } ?? []))
         let (baseCheckpoint, loaded) = try LoRAAdapter.openWithAdapter(basePath: base, adapterPath: adapter)

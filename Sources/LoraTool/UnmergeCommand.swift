@@ -33,6 +33,7 @@ struct UnmergeCommand: JSONReporting {
 
     func run() throws {
         BLASRuntime.useSingleThread()
+        StreamingMemory.reuseFreedBuffers()
         try output.prepare(notOver: [merged, adapter])
         let checkpoint = try ModelInput.open(merged)
         let bound = try LoRAAdapter.load(path: adapter).bind(to: checkpoint)
