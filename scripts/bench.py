@@ -43,8 +43,9 @@ DECODE_NEW = 64
 # --------------------------------------------------------------------------- measuring
 
 class Measured:
-    def __init__(self, wall: float, rss: int, out: str, err: str, rc: int):
+    def __init__(self, wall: float, rss: int, out: str, err: str, rc: int, faults: int = 0):
         self.wall, self.rss, self.out, self.err, self.rc = wall, rss, out, err, rc
+        self.faults = faults  # minor page faults of the command (pages the kernel mapped in and zeroed or found cached)
 
 
 TIME = "/usr/bin/time"
@@ -56,27 +57,29 @@ def token_ids(n: int) -> list:
 
 
 def run_once(cmd: list, env: dict | None = None, cwd: str | None = None) -> Measured:
-    """Runs cmd, returning wall seconds and the command's own peak RSS in bytes.
+    """Runs cmd, returning wall seconds, the command's own peak RSS in bytes and its minor page faults.
 
-    With /usr/bin/time the RSS is GNU time's report for the command alone (%M); otherwise the
-    child's ru_maxrss from os.wait4 (which on Linux also counts memory inherited at fork)."""
+    With /usr/bin/time the RSS and faults are GNU time's report for the command alone (%M %R);
+    otherwise the child's ru_maxrss and ru_minflt from os.wait4 (on Linux ru_maxrss also counts
+    memory inherited at fork)."""
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe, \
             tempfile.NamedTemporaryFile(mode="r", suffix=".time") as ft:
-        full = [TIME, "-q", "-f", "%M", "-o", ft.name, *cmd] if os.access(TIME, os.X_OK) else cmd
+        full = [TIME, "-q", "-f", "%M %R", "-o", ft.name, *cmd] if os.access(TIME, os.X_OK) else cmd
         start = time.perf_counter()
         proc = subprocess.Popen(full, stdout=fo, stderr=fe, env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
-        rss = usage.ru_maxrss * 1024
+        rss, faults = usage.ru_maxrss * 1024, usage.ru_minflt
         if full is not cmd:
-            lines = [ln for ln in open(ft.name).read().splitlines() if ln.strip().isdigit()]
+            lines = [ln.split() for ln in open(ft.name).read().splitlines()]
+            lines = [ln for ln in lines if len(ln) == 2 and all(x.isdigit() for x in ln)]
             if lines:
-                rss = int(lines[-1]) * 1024
+                rss, faults = int(lines[-1][0]) * 1024, int(lines[-1][1])
         fo.seek(0)
         fe.seek(0)
         return Measured(wall, rss, fo.read().decode(errors="replace"),
-                        fe.read().decode(errors="replace"), proc.returncode)
+                        fe.read().decode(errors="replace"), proc.returncode, faults)
 
 
 def best_of(n: int, cmd: list, env=None, cwd=None, before=None) -> Measured:
