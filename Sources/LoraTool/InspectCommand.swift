@@ -25,20 +25,20 @@ struct InspectCommand: JSONReporting {
     func run() throws {
         let checkpoint = try Checkpoint.open(path: path)
         let integrity = verify ? try checkpoint.verifyIntegrity() : nil
-        var report = try InspectionReport(checkpoint: checkpoint)
-        report.recordConfigTiedHead(checkpoint)
+        var listing = try InspectionListing(checkpoint: checkpoint)
+        listing.report.recordConfigTiedHead(checkpoint)
         if let integrity {
             let line = integrity.checksummedRecords > 0
                 ? "verified: \(integrity.checksummedRecords) records, \(Output.byteSize(integrity.bytes)), every CRC-32 matches"
                 : "verified: \(integrity.uncheckedStorages) storages, \(Output.byteSize(integrity.bytes)) read in full (the format has no checksums)"
             Output.printError(line + "\n")
         }
-        Output.keepUntilExit(checkpoint, report)
+        Output.keepUntilExit(checkpoint, listing)
         if json {
-            try Output.printJSON(shell: Self.jsonShell(report), records: Self.jsonRecords(report), for: self)
+            try Output.printJSON(shell: listing.report, records: Self.jsonRecords(listing), for: self)
         } else {
             let isAdapter = (try? ModelInput.refuseAdapter(checkpoint)) == nil
-            Output.say(InspectText.render(report, isAdapter: isAdapter), terminator: "")
+            Output.say(bytes: InspectListingText.render(listing, isAdapter: isAdapter))
         }
     }
 }
@@ -64,18 +64,53 @@ extension InspectCommand {
                 out.field("summary", m.summary)
             },
             JSONRecords.Member(key: "tensors", count: report.tensors.count) { i, out in
-                let t = report.tensors[i]
-                out.field("bytes", t.bytes)
-                out.field("contiguous", t.contiguous)
-                out.field("dtype", t.dtype)
-                out.field("elements", t.elements)
+                tensorRecord(report.tensors[i], into: &out)
+            },
+        ]
+    }
+
+    /// The listing's modules and tensors, as `jsonRecords(_:)` writes a full report's: straight
+    /// from the module table and the checkpoint's tensors.
+    static func jsonRecords(_ listing: InspectionListing) -> [JSONRecords.Member] {
+        let table = listing.table, tensors = listing.checkpoint.tensors
+        var summary: [UInt8] = []
+        return [
+            JSONRecords.Member(key: "modules", count: table.count - 1) { i, out in
+                let m = i + 1
+                let positions = table.parameterPositions(m)
+                out.field("is_head", table.heads[m])
+                out.field("kind", table.kinds[m].identifier)
+                out.field("parameters", strings: positions.count) { tensors[Int(positions[positions.startIndex + $0])].name }
+                out.field("path", utf8: table.pathUTF8(m))
+                summary.removeAll(keepingCapacity: true)
+                table.kinds[m].appendSummary(to: &summary)
+                out.field("summary", utf8: summary[...])
+            },
+            JSONRecords.Member(key: "tensors", count: tensors.count) { i, out in
+                let t = tensors[i]
+                out.field("bytes", t.byteCount)
+                out.field("contiguous", t.isContiguous)
+                out.field("dtype", listing.dtype(i))
+                out.field("elements", t.elementCount)
                 out.field("name", t.name)
                 out.field("shape", t.shape)
-                out.field("storage", t.storage)
+                out.field("storage", t.storageKey)
                 out.field("storage_offset", t.storageOffset)
                 out.field("strides", t.strides)
             },
         ]
+    }
+
+    private static func tensorRecord(_ t: InspectionReport.TensorInfo, into out: inout JSONRecords) {
+        out.field("bytes", t.bytes)
+        out.field("contiguous", t.contiguous)
+        out.field("dtype", t.dtype)
+        out.field("elements", t.elements)
+        out.field("name", t.name)
+        out.field("shape", t.shape)
+        out.field("storage", t.storage)
+        out.field("storage_offset", t.storageOffset)
+        out.field("strides", t.strides)
     }
 }
 
@@ -144,16 +179,30 @@ enum InspectText {
             TextColumns.trimTrailingSpaces(&out, rowStart: start)
             out += "\n"
         }
+        let others = report.tensors.indices.filter { !inModel[indexed ? $0 : position[report.tensors[$0].name]!] }
+        out += tail(report, tensorCount: report.tensors.count, others: others.count) { k in
+            let t = report.tensors[others[k]]
+            return (t.name, t.shape, t.dtype)
+        }
+        return out
+    }
+
+    /// What follows the module rows: a declared tied head, the tensors outside the modules
+    /// (`others` of them, the first 40 listed, `other(k)` giving the k-th), metadata, the adapter
+    /// and the totals.
+    static func tail(_ report: InspectionReport, tensorCount: Int, others: Int,
+                     other: (Int) -> (name: String, shape: [Int], dtype: String)) -> String {
+        var out = ""
         if let tied = report.tiedHead, let source = tied.declaredBy {
             out += "\(tied.head): not stored; tied to \(tied.embedding) (\(source))\n"
         }
-        let others = report.tensors.indices.filter { !inModel[indexed ? $0 : position[report.tensors[$0].name]!] }.map { report.tensors[$0] }
-        if !others.isEmpty {
-            out += "\ntensors outside the modules above (\(others.count)):\n"
-            for t in others.prefix(40) {
+        if others > 0 {
+            out += "\ntensors outside the modules above (\(others)):\n"
+            for k in 0..<min(others, 40) {
+                let t = other(k)
                 out += "  \(t.name) [\(t.shape.map(String.init).joined(separator: ", "))] \(t.dtype)\n"
             }
-            if others.count > 40 { out += "  ... and \(others.count - 40) more\n" }
+            if others > 40 { out += "  ... and \(others - 40) more\n" }
         }
         if !report.metadata.isEmpty {
             out += "\nmetadata:\n"
@@ -174,7 +223,7 @@ enum InspectText {
         }
         out += "\nformat: \(report.format)"
         if !report.stateDictPrefix.isEmpty { out += "   state dict: \(report.stateDictPrefix)*" }
-        out += "\ntensors: \(report.tensors.count)   parameters: \(Output.grouped(report.parameters)) (\(Output.abbreviated(report.parameters)))"
+        out += "\ntensors: \(tensorCount)   parameters: \(Output.grouped(report.parameters)) (\(Output.abbreviated(report.parameters)))"
         out += "   bytes: \(Output.grouped(report.tensorBytes)) (\(Output.byteSize(report.tensorBytes)))\n"
         return out
     }

@@ -107,6 +107,18 @@ struct JSONRecords {
         appendArray(values.count) { $0.appendString(values[$1]) }
     }
 
+    /// A string field given as UTF-8 bytes (a module path in a table): no `String` per record.
+    mutating func field(_ name: StaticString, utf8 value: ArraySlice<UInt8>) {
+        key(name)
+        appendString(utf8: value)
+    }
+
+    /// An array of `count` strings, element `i` given by `item(i)`.
+    mutating func field(_ name: StaticString, strings count: Int, _ item: (Int) -> String) {
+        key(name)
+        appendArray(count) { $0.appendString(item($1)) }
+    }
+
     private mutating func appendArray(_ count: Int, _ item: (inout JSONRecords, Int) -> Void) {
         bytes.append(UInt8(ascii: "["))
         if count == 0 {
@@ -142,6 +154,20 @@ struct JSONRecords {
         }
         bytes.append(UInt8(ascii: "\""))
         for b in value.utf8 {
+            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+            bytes.append(b)
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// `appendString` of text given as its UTF-8 bytes.
+    private mutating func appendString(utf8 value: ArraySlice<UInt8>) {
+        if value.contains(where: { $0 < 0x20 }) {
+            appendString(String(decoding: value, as: UTF8.self))
+            return
+        }
+        bytes.append(UInt8(ascii: "\""))
+        for b in value {
             if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
             bytes.append(b)
         }

@@ -150,6 +150,15 @@ enum Output {
         emit(text + terminator)
     }
 
+    /// `say` of text already encoded as UTF-8 (a listing of a million rows), without a terminator.
+    static func say(bytes: [UInt8]) {
+        guard !quiet else { return }
+        do { try bytes.withUnsafeBytes { try write($0, to: STDOUT_FILENO) } } catch {
+            printError("error: \(error)\n")
+            Foundation.exit(2)
+        }
+    }
+
     /// Writes text to stdout; on failure reports it on stderr (best effort) and exits with status 2.
     static func emit(_ text: String) {
         do { try write(Data(text.utf8), to: STDOUT_FILENO) } catch {

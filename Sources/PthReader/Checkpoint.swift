@@ -43,8 +43,12 @@ public final class Checkpoint: @unchecked Sendable {
     /// Bytes of each storage, by storage number (0 for a storage the file lacks, refused when opened).
     private let storageBytes: [Int]
 
+    /// `storagePerTensor`, when a reader gives it, is each tensor's own storage in tensor order:
+    /// every tensor has a storage key of its own, found in `storages` (safetensors), so no key is
+    /// hashed to number the storages.
     init(path: String, format: CheckpointFormat, root: Node, storages: [String: StorageLocation],
-         configJSON: Data? = nil, adapterConfigJSON: Data? = nil, gguf: GGUFFile? = nil) throws {
+         configJSON: Data? = nil, adapterConfigJSON: Data? = nil, gguf: GGUFFile? = nil,
+         storagePerTensor: [StorageLocation]? = nil) throws {
         self.path = path
         self.format = format
         self.storages = storages
@@ -60,20 +64,27 @@ public final class Checkpoint: @unchecked Sendable {
         // One hash of each tensor's storage key gives its storage number; the storage itself is
         // looked up once per storage, and its size kept by number (`storageByteCount` hashes nothing).
         var ids: [String: Int32] = [:]
-        ids.reserveCapacity(storages.count)
         var storageIDs: [Int32] = []
-        storageIDs.reserveCapacity(tensors.count)
         var storageUsers: [Int32] = []
         var locations: [StorageLocation?] = []
-        for i in tensors.indices {
-            let next = Int32(storageUsers.count)
-            let id = Checkpoint.number(&ids[tensors[i].storageKey, default: next])
-            if id == next {
-                storageUsers.append(0)
-                locations.append(storages[tensors[i].storageKey])
+        // Names are canonically distinct here (`uniqueIndex`), so keys equal to them are too.
+        if let storagePerTensor, storagePerTensor.count == tensors.count {
+            storageIDs = (0..<Int32(tensors.count)).map { $0 }
+            storageUsers = [Int32](repeating: 1, count: tensors.count)
+            locations = storagePerTensor
+        } else {
+            ids.reserveCapacity(storages.count)
+            storageIDs.reserveCapacity(tensors.count)
+            for i in tensors.indices {
+                let next = Int32(storageUsers.count)
+                let id = Checkpoint.number(&ids[tensors[i].storageKey, default: next])
+                if id == next {
+                    storageUsers.append(0)
+                    locations.append(storages[tensors[i].storageKey])
+                }
+                storageIDs.append(id)
+                storageUsers[Int(id)] += 1
             }
-            storageIDs.append(id)
-            storageUsers[Int(id)] += 1
         }
         self.storageIDs = storageIDs
         self.storageUsers = storageUsers

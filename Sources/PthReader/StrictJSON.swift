@@ -46,6 +46,14 @@ enum StrictJSON: Equatable {
         return value
     }
 
+    /// Parses one JSON value starting at `offset` (depth `depth` of the enclosing text) and
+    /// returns it with the offset just past it.
+    static func parseValue(_ bytes: [UInt8], at offset: Int, depth: Int) throws -> (value: StrictJSON, end: Int) {
+        var parser = Parser(bytes: bytes, offset: offset)
+        let value = try parser.value(depth: depth)
+        return (value, parser.offset)
+    }
+
     /// The kind of value, for messages (`a number`, `a string`).
     var kind: String {
         switch self {

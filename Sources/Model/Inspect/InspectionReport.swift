@@ -163,33 +163,37 @@ public struct InspectionReport: Codable, Sendable, Equatable {
         case parameters, tiedHead = "tied_head", totalElements = "total_elements", tensorBytes = "tensor_bytes", metadata, adapter
     }
 
-    /// Builds the report from an opened checkpoint.
+    /// Builds the report from an opened checkpoint: `InspectionListing`'s report with its tensors
+    /// and modules filled in.
     ///
     /// Reads no tensor bytes except the head and embedding weights when they are stored apart,
     /// to tell whether they are tied (see `ModuleTree.tiedHead(in:)`).
     public init(checkpoint: Checkpoint) throws {
-        let prefix = StateDictLocator.prefix(of: checkpoint)
-        let tree = ModuleTree(tensors: checkpoint.tensors, prefix: prefix)
+        let listing = try InspectionListing(checkpoint: checkpoint)
+        self = listing.report
+        tensors = checkpoint.tensors.indices.map(listing.tensorInfo)
+        modules = (1..<listing.table.count).map(listing.moduleInfo)
+    }
+
+    /// The report without its tensors and modules, which `table` and the checkpoint hold.
+    ///
+    /// `dtypeNames` receives the GGUF type names of tensors without a torch dtype, by position.
+    init(shellOf checkpoint: Checkpoint, table: ModuleTable, dtypeNames: inout [Int: String]) throws {
+        let prefix = table.prefix
         path = checkpoint.path
         format = checkpoint.format.rawValue
         stateDictPrefix = prefix
-        tensors = checkpoint.tensors.map {
-            TensorInfo(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, elements: $0.elementCount, bytes: $0.byteCount,
-                       storage: $0.storageKey, storageOffset: $0.storageOffset, strides: $0.strides, contiguous: $0.isContiguous)
-        }
-        modules = tree.allModules.dropFirst().map {
-            ModuleInfo(path: $0.path, kind: $0.kind.identifier, summary: $0.summary, parameters: $0.parameters.map(\.name), isHead: $0.isHead,
-                       parameterIndices: $0.parameterIndices)
-        }
-        (parameters, tiedHead) = try tree.parameterCount(in: checkpoint)
+        tensors = []
+        modules = []
+        (parameters, tiedHead) = try table.parameterCount(in: checkpoint)
         totalElements = checkpoint.parameterCount(under: "")
         tensorBytes = checkpoint.storageByteCount
         var metadata: [String: MetadataValue] = [:]
         for item in checkpoint.metadata { metadata[item.name] = MetadataValue(item.value) }
         if let gguf = checkpoint.gguf {
             for (key, value) in gguf.metadata { metadata[key] = MetadataValue(gguf: value) }
-            for i in tensors.indices {
-                if let type = checkpoint.ggufType(of: tensors[i].name), type.dtype == nil { tensors[i].dtype = type.name }
+            for i in checkpoint.tensors.indices {
+                if let type = checkpoint.ggufType(of: checkpoint.tensors[i].name), type.dtype == nil { dtypeNames[i] = type.name }
             }
         }
         self.metadata = metadata

@@ -40,6 +40,17 @@ public enum TargetSelector: Sendable, Equatable {
         return re.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
     }
 
+    /// Whether this selector picks module `m` of a table (as `selects(_:)` picks the same module).
+    public func selects(_ m: Int, in table: ModuleTable) -> Bool {
+        guard case .linear(let i, let o, _) = table.kinds[m] else { return false }
+        switch self {
+        case .squareLinear: return i == o
+        case .allLinear: return !table.heads[m]
+        case .names(let names): return TargetSelector.pathMatches(table.path(m), names: names)
+        case .regex(let pattern): return TargetSelector.pathMatches(table.path(m), regex: pattern)
+        }
+    }
+
     /// Whether this selector picks the module.
     public func selects(_ module: Module) -> Bool {
         guard case .linear(let i, let o, _) = module.kind else { return false }
@@ -99,6 +110,14 @@ public struct LoRATarget: Sendable, Equatable, Codable {
         return modules.indices.dropFirst().compactMap { i in
             guard selector.selects(modules[i]), let f = modules[i].kind.linearFeatures else { return nil }
             return LoRATarget(module: modules[i].path, inFeatures: f.inFeatures, outFeatures: f.outFeatures, rank: rank)
+        }
+    }
+
+    /// The targets a selector picks in a module table, at `rank` (as `targets(in: ModuleTree, ...)`).
+    public static func targets(in table: ModuleTable, selector: TargetSelector, rank: Int) -> [LoRATarget] {
+        (1..<max(table.count, 1)).compactMap { m in
+            guard selector.selects(m, in: table), let f = table.kinds[m].linearFeatures else { return nil }
+            return LoRATarget(module: table.path(m), inFeatures: f.inFeatures, outFeatures: f.outFeatures, rank: rank)
         }
     }
 }

@@ -30,12 +30,13 @@ public struct TargetsReport: Sendable, Equatable, Codable {
     public static func make(checkpoint: Checkpoint, selector: TargetSelector, rank: Int) throws -> TargetsReport {
         guard rank > 0 else { throw LoRAError.badRank(path: checkpoint.path, rank: rank) }
         let prefix = StateDictLocator.prefix(of: checkpoint)
-        let tree = ModuleTree(tensors: checkpoint.tensors, prefix: prefix)
-        let targets = LoRATarget.targets(in: tree, selector: selector, rank: rank)
+        // The flat table: no `Module` (path, parameters, children) per module of a million.
+        let table = ModuleTable(tensors: checkpoint.tensors, prefix: prefix)
+        let targets = LoRATarget.targets(in: table, selector: selector, rank: rank)
         if targets.isEmpty {
-            throw LoRAError.noTargets(path: checkpoint.path, selector: selector, linears: tree.linears.map(\.path))
+            throw LoRAError.noTargets(path: checkpoint.path, selector: selector, linears: table.linearPaths)
         }
-        let modelParameters = try tree.parameterCount(in: checkpoint).count
+        let modelParameters = try table.parameterCount(in: checkpoint).count
         var total = 0
         for target in targets {
             let (sum, overflow) = total.addingReportingOverflow(target.loraParameters)

@@ -85,25 +85,49 @@ public struct Module: Sendable, Equatable {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.elementCount } }
 
     /// A one-line PyTorch-repr-style description: `Linear(in=64, out=64, bias=False)`, `Embedding(6400, 64)`, `RMSNorm(64)`.
+    public var summary: String { kind.summary }
+}
+
+extension ModuleKind {
+    /// A one-line PyTorch-repr-style description of a module of this kind (`Module.summary`).
     public var summary: String {
-        switch kind {
+        var bytes: [UInt8] = []
+        appendSummary(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `summary`'s UTF-8 bytes: no `String` per module when a million are listed.
+    package func appendSummary(to out: inout [UInt8]) {
+        func text(_ s: StaticString) { s.withUTF8Buffer { out.append(contentsOf: $0) } }
+        func number(_ n: Int) { out.append(contentsOf: String(n).utf8) }
+        switch self {
         case .linear(let i, let o, let bias):
-            return "Linear(in=\(i), out=\(o), bias=\(bias ? "True" : "False"))"
+            text("Linear(in="); number(i); text(", out="); number(o); text(bias ? ", bias=True)" : ", bias=False)")
         case .embedding(let n, let d):
-            return "Embedding(\(n), \(d))"
+            text("Embedding("); number(n); text(", "); number(d); text(")")
         case .rmsNorm(let d):
-            return "RMSNorm(\(d))"
+            text("RMSNorm("); number(d); text(")")
         case .layerNorm(let d):
-            return "LayerNorm(\(d))"
+            text("LayerNorm("); number(d); text(")")
         case .moeGate(let e, let d):
-            return "MoEGate(experts=\(e), dim=\(d))"
+            text("MoEGate(experts="); number(e); text(", dim="); number(d); text(")")
         case .moduleList(let n):
-            return "ModuleList(\(n))"
+            text("ModuleList("); number(n); text(")")
         case .container:
-            return "Module"
+            text("Module")
         case .generic(let params):
-            let inside = params.map { "\($0.name)=[\($0.shape.map(String.init).joined(separator: ", "))]" }.joined(separator: ", ")
-            return "Module(\(inside))"
+            text("Module(")
+            for (k, p) in params.enumerated() {
+                if k > 0 { text(", ") }
+                out.append(contentsOf: p.name.utf8)
+                text("=[")
+                for (j, size) in p.shape.enumerated() {
+                    if j > 0 { text(", ") }
+                    number(size)
+                }
+                text("]")
+            }
+            text(")")
         }
     }
 }

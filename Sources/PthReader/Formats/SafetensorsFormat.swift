@@ -13,7 +13,7 @@ enum SafetensorsFormat {
     static let maxHeaderBytes = 100_000_000
 
     /// One tensor entry of the header, checked.
-    private struct Entry {
+    struct Entry {
         let name: String
         let dtype: DType
         let shape: [Int]
@@ -23,7 +23,9 @@ enum SafetensorsFormat {
     /// Parses the header and returns the tensors as an ordered dict in data-offset order.
     ///
     /// `keyPrefix` keeps storage keys unique when several shards form one checkpoint.
-    static func tree(path: String, file: FileSource, keyPrefix: String = "") throws -> (root: [DictItem], storages: [String: StorageLocation]) {
+    /// `locations` holds each tensor's storage in the order the tensors appear in `root`.
+    static func tree(path: String, file: FileSource, keyPrefix: String = "") throws
+        -> (root: [DictItem], storages: [String: StorageLocation], locations: [StorageLocation]) {
         guard file.size >= 8 else { throw PthReaderError.unrecognizedFormat(path: path, reason: "file of \(file.size) bytes is too short") }
         let lengthBytes = try file.bytes(offset: 0, count: 8, context: "safetensors header length")
         let length = lengthBytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -35,24 +37,29 @@ enum SafetensorsFormat {
             throw PthReaderError.malformed(path: path, entry: "header", reason: "header length \(length) runs past the end of the \(file.size)-byte file (truncated?)")
         }
         let headerBytes = try file.bytes(offset: 8, count: Int(length), context: "safetensors header")
-        let header: StrictJSON
-        do { header = try StrictJSON.parse(headerBytes) } catch let error as StrictJSON.SyntaxError {
-            throw PthReaderError.malformed(path: path, entry: "header", reason: error.description)
-        }
-        guard case .object(let members) = header else {
-            throw PthReaderError.malformed(path: path, entry: "header", reason: "header is \(header.kind), not a JSON object")
-        }
         let dataStart = 8 + Int(length)
         let dataSize = file.size - dataStart
-        // A name given twice keeps its last entry, at its first position (serde's map semantics).
-        let keep = lastOfEachName(members.map { $0.key })
         var metadataItems: [DictItem] = []
         var entries: [Entry] = []
-        for (i, member) in members.enumerated() where keep[i] {
-            if member.key == "__metadata__" {
-                metadataItems = try metadata(member.value, path: path)
-            } else {
-                entries.append(try entry(member.key, member.value, path: path))
+        if let scanned = SafetensorsHeaderScan.scan(headerBytes, path: path) {
+            // The common header, read without a JSON tree (`SafetensorsHeaderScan`).
+            (metadataItems, entries) = scanned
+        } else {
+            let header: StrictJSON
+            do { header = try StrictJSON.parse(headerBytes) } catch let error as StrictJSON.SyntaxError {
+                throw PthReaderError.malformed(path: path, entry: "header", reason: error.description)
+            }
+            guard case .object(let members) = header else {
+                throw PthReaderError.malformed(path: path, entry: "header", reason: "header is \(header.kind), not a JSON object")
+            }
+            // A name given twice keeps its last entry, at its first position (serde's map semantics).
+            let keep = lastOfEachName(members.map { $0.key })
+            for (i, member) in members.enumerated() where keep[i] {
+                if member.key == "__metadata__" {
+                    metadataItems = try metadata(member.value, path: path)
+                } else {
+                    entries.append(try entry(member.key, member.value, path: path))
+                }
             }
         }
         // The safetensors rule: sorted by offsets, each range starts where the previous ended.
@@ -68,6 +75,8 @@ enum SafetensorsFormat {
         items.reserveCapacity(metadataItems.count + entries.count)
         var storages: [String: StorageLocation] = [:]
         storages.reserveCapacity(entries.count)
+        var locations: [StorageLocation] = []
+        locations.reserveCapacity(entries.count)
         // Files of many tensors repeat a few shapes: one shared array per distinct shape and strides.
         var layouts: [[Int]: (shape: [Int], strides: [Int])] = [:]
         for e in entries {
@@ -91,7 +100,9 @@ enum SafetensorsFormat {
             }
             position = e.end
             let key = keyPrefix + e.name
-            storages[key] = StorageLocation(source: file, offset: dataStart + e.begin, byteCount: bytes, dtype: e.dtype)
+            let location = StorageLocation(source: file, offset: dataStart + e.begin, byteCount: bytes, dtype: e.dtype)
+            storages[key] = location
+            locations.append(location)
             let layout: (shape: [Int], strides: [Int])
             if let known = layouts[e.shape] { layout = known } else {
                 layout = (e.shape, TensorEntry.contiguousStrides(for: e.shape))
@@ -105,7 +116,7 @@ enum SafetensorsFormat {
             throw PthReaderError.malformed(path: path, entry: nil,
                 reason: "the tensors cover \(position) of the \(dataSize) data bytes: \(dataSize - position) trailing bytes (safetensors refuses a file not fully covered)")
         }
-        return (items, storages)
+        return (items, storages, locations)
     }
 
     /// Whether each member is the last with its name, names compared byte for byte.
@@ -129,7 +140,7 @@ enum SafetensorsFormat {
     }
 
     /// `__metadata__`: null, or a map of strings to strings (last value of a repeated key wins).
-    private static func metadata(_ value: StrictJSON, path: String) throws -> [DictItem] {
+    static func metadata(_ value: StrictJSON, path: String) throws -> [DictItem] {
         if value == .null { return [] }
         guard case .object(let members) = value else {
             throw PthReaderError.malformed(path: path, entry: "__metadata__", reason: "metadata is \(value.kind), not a map of strings")
@@ -195,8 +206,9 @@ enum SafetensorsFormat {
     }
 
     static func read(path: String, file: FileSource) throws -> Checkpoint {
-        let (items, storages) = try tree(path: path, file: file)
-        return try Checkpoint(path: path, format: .safetensors, root: .dict(items, ordered: true), storages: storages)
+        let (items, storages, locations) = try tree(path: path, file: file)
+        return try Checkpoint(path: path, format: .safetensors, root: .dict(items, ordered: true), storages: storages,
+                              storagePerTensor: locations)
     }
 
     /// Whether the first bytes look like a safetensors header (a plausible length, then `{`).
