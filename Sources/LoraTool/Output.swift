@@ -40,6 +40,11 @@ enum Output {
         try write(Data((text + terminator).utf8), to: STDOUT_FILENO)
     }
 
+    /// `print` of text already encoded as UTF-8, without a terminator.
+    static func print(bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0, to: STDOUT_FILENO) }
+    }
+
     /// Writes all of `data` to `descriptor`, retrying short writes and EINTR.
     static func write(_ data: Data, to descriptor: Int32) throws {
         try data.withUnsafeBytes { try write($0, to: descriptor) }

@@ -42,7 +42,7 @@ struct TargetsCommand: JSONReporting {
         if json {
             try Output.printJSON(shell: Self.jsonShell(report), records: Self.jsonRecords(report), for: self)
         } else {
-            try Output.print(TargetsText.render(report, path: path, selection: modules == nil ? "in == out" : selector.description), terminator: "")
+            try Output.print(bytes: TargetsText.render(report, path: path, selection: modules == nil ? "in == out" : selector.description))
         }
     }
 }
@@ -71,7 +71,58 @@ extension TargetsCommand {
 
 /// The human table of a `TargetsReport`.
 enum TargetsText {
-    static func render(_ report: TargetsReport, path: String, selection: String) -> String {
+    /// The table's UTF-8 bytes: written straight into one buffer when every module path is ASCII
+    /// (a million targets), else `text(_:path:selection:)`'s.
+    static func render(_ report: TargetsReport, path: String, selection: String) -> [UInt8] {
+        guard report.targets.allSatisfy({ TextColumns.isASCII($0.module) }) else {
+            return Array(text(report, path: path, selection: selection).utf8)
+        }
+        func digits(_ n: Int) -> Int { String(n).utf8.count }
+        let inWidth = report.targets.map { digits($0.inFeatures) }.max() ?? 0
+        var w0 = 6, w1 = 9, w2 = 11
+        for t in report.targets {
+            w0 = max(w0, t.module.utf8.count)
+            w1 = max(w1, inWidth + 4 + digits(t.outFeatures))
+            w2 = max(w2, Output.grouped(t.loraParameters).utf8.count)
+        }
+        var out = Array(head(report, path: path, selection: selection).utf8)
+        out.reserveCapacity(out.count + (report.targets.count + 1) * (w0 + w1 + w2 + 5))
+        func cell(_ text: some StringProtocol, _ width: Int, right: Bool = false) {
+            let pad = repeatElement(UInt8(ascii: " "), count: max(0, width - text.utf8.count))
+            if right { out += pad }
+            out += text.utf8
+            if !right { out += pad }
+        }
+        cell("module", w0); out += "  ".utf8; cell("in -> out", w1); out += "  ".utf8; cell("lora params", w2, right: true); out.append(0x0A)
+        for t in report.targets {
+            cell(t.module, w0)
+            out += "  ".utf8
+            let inText = String(t.inFeatures)
+            out += repeatElement(UInt8(ascii: " "), count: inWidth - inText.utf8.count)
+            out += inText.utf8
+            out += " -> ".utf8
+            cell(String(t.outFeatures), w1 - inWidth - 4)
+            out += "  ".utf8
+            cell(Output.grouped(t.loraParameters), w2, right: true)
+            out.append(0x0A)
+        }
+        out += foot(report).utf8
+        return out
+    }
+
+    /// The first line: the file, the number of targets, the selection and the rank.
+    private static func head(_ report: TargetsReport, path: String, selection: String) -> String {
+        "\(path): \(report.targets.count) target module\(report.targets.count == 1 ? "" : "s") (\(selection)), rank \(report.rank)\n"
+    }
+
+    /// The last line: LoRA parameters against the model's.
+    private static func foot(_ report: TargetsReport) -> String {
+        "total: \(Output.grouped(report.loraParameters)) LoRA parameters = "
+            + String(format: "%.3f", report.percentOfModel) + "% of \(Output.grouped(report.modelParameters)) model parameters\n"
+    }
+
+    /// The table as text, columns measured in `Character`s and padded as Foundation pads.
+    static func text(_ report: TargetsReport, path: String, selection: String) -> String {
         let header = ("module", "in -> out", "lora params")
         let inWidth = report.targets.map { String($0.inFeatures).count }.max() ?? 0
         let rows = report.targets.map { t -> (String, String, String) in
@@ -99,12 +150,11 @@ enum TargetsText {
             out += r.2
             out += "\n"
         }
-        var out = "\(path): \(report.targets.count) target module\(report.targets.count == 1 ? "" : "s") (\(selection)), rank \(report.rank)\n"
+        var out = head(report, path: path, selection: selection)
         out.reserveCapacity(rows.count * (w0 + w1 + w2 + 5))
         line(header, into: &out)
         for r in rows { line(r, into: &out) }
-        out += "total: \(Output.grouped(report.loraParameters)) LoRA parameters = "
-            + String(format: "%.3f", report.percentOfModel) + "% of \(Output.grouped(report.modelParameters)) model parameters\n"
+        out += foot(report)
         return out
     }
 }

@@ -32,10 +32,21 @@ public final class Checkpoint: @unchecked Sendable {
     /// The header (metadata, tensor table) of a GGUF file.
     public let gguf: GGUFFile?
 
-    let storages: [String: StorageLocation]
+    /// Every storage by key; built on first use when the reader gave each tensor's storage instead.
+    var storages: [String: StorageLocation] {
+        storageTable.value { [tensors, storagePerTensor] in
+            var storages: [String: StorageLocation] = [:]
+            storages.reserveCapacity(tensors.count)
+            for (i, t) in tensors.enumerated() { storages[t.storageKey] = storagePerTensor?[i] }
+            return storages
+        }
+    }
+    private let storageTable: LazyValue<[String: StorageLocation]>
+    private let storagePerTensor: [StorageLocation]?
     /// Tensor positions by name. No two names are canonically equivalent (refused when opened),
-    /// so a lookup finds the one candidate, whose bytes are then compared.
-    private let index: [String: Int]
+    /// so a lookup finds the one candidate, whose bytes are then compared. Built on first use
+    /// when the reader vouched for the names (`namesUnique`): `inspect` never looks one up.
+    private let index: LazyValue<[String: Int]>
     /// Per tensor, a number for its storage (tensors with equal numbers share a storage key), and
     /// how many tensors use each storage: a view of a storage used once is unique without hashing it.
     private let storageIDs: [Int32]
@@ -43,15 +54,19 @@ public final class Checkpoint: @unchecked Sendable {
     /// Bytes of each storage, by storage number (0 for a storage the file lacks, refused when opened).
     private let storageBytes: [Int]
 
-    /// `storagePerTensor`, when a reader gives it, is each tensor's own storage in tensor order:
+    /// `namesUnique` says the reader has seen that no two tensor names are canonically equal
+    /// (distinct ASCII names at the top level of a safetensors header), so nothing is refused here
+    /// and the name index waits for its first use. `storagePerTensor`, when a reader gives it, is each tensor's own storage in tensor order:
     /// every tensor has a storage key of its own, found in `storages` (safetensors), so no key is
     /// hashed to number the storages.
     init(path: String, format: CheckpointFormat, root: Node, storages: [String: StorageLocation],
          configJSON: Data? = nil, adapterConfigJSON: Data? = nil, gguf: GGUFFile? = nil,
-         storagePerTensor: [StorageLocation]? = nil) throws {
+         storagePerTensor: [StorageLocation]? = nil, namesUnique: Bool = false) throws {
         self.path = path
         self.format = format
-        self.storages = storages
+        let lazyStorages = storages.isEmpty && storagePerTensor != nil
+        self.storageTable = LazyValue(lazyStorages ? nil : storages)
+        self.storagePerTensor = lazyStorages ? storagePerTensor : nil
         self.configJSON = configJSON
         self.adapterConfigJSON = adapterConfigJSON
         self.gguf = gguf
@@ -60,7 +75,7 @@ public final class Checkpoint: @unchecked Sendable {
         self.root = Checkpoint.flatten(root, prefix: "", tensors: &tensors, metadata: &metadata)
         self.tensors = tensors
         self.metadata = metadata
-        self.index = try Checkpoint.uniqueIndex(of: tensors, path: path)
+        self.index = LazyValue(namesUnique ? nil : try Checkpoint.uniqueIndex(of: tensors, path: path))
         // One hash of each tensor's storage key gives its storage number; the storage itself is
         // looked up once per storage, and its size kept by number (`storageByteCount` hashes nothing).
         var ids: [String: Int32] = [:]
@@ -107,6 +122,12 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// The tensor with this dotted name (compared byte for byte), if any.
     public func tensor(named name: String) -> TensorEntry? {
+        let index = self.index.value {
+            var index: [String: Int] = [:]
+            index.reserveCapacity(tensors.count)
+            for (i, t) in tensors.enumerated() where index[t.name] == nil { index[t.name] = i }
+            return index
+        }
         guard let i = index[name], tensors[i].name.sameBytes(as: name) else { return nil }
         return tensors[i]
     }
@@ -289,5 +310,27 @@ public final class Checkpoint: @unchecked Sendable {
             metadata.append((prefix, node))
             return node
         }
+    }
+}
+
+/// A value of `Checkpoint` (its name index, its storages by key) given when it is opened or built
+/// on first use.
+///
+/// `@unchecked Sendable` is sound: `built` is only read or written with `lock` held, and the
+/// values stored are `Sendable`.
+final class LazyValue<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var built: Value?
+
+    init(_ value: Value?) { built = value }
+
+    /// The value, made by `make` the first time it is asked for.
+    func value(_ make: () -> Value) -> Value {
+        lock.lock()
+        defer { lock.unlock() }
+        if let built { return built }
+        let index = make()
+        built = index
+        return index
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import PthReader
 
 extension ModuleTable {
@@ -11,53 +12,7 @@ extension ModuleTable {
     static func buildASCII(tensors: [TensorEntry], prefix: String) -> ModuleTable? {
         let prefixBytes = Array(prefix.utf8)
         guard prefixBytes.allSatisfy({ $0 < 0x80 }), prefixBytes.last == nil || prefixBytes.last == UInt8(ascii: ".") else { return nil }
-        // Modules in creation order (0 is the root): path bytes in `arena`, links by number.
-        var arena: [UInt8] = []
-        var keyStart: [Int] = [0], keyLength: [Int32] = [0]
-        var parent: [Int32] = [-1], firstChild: [Int32] = [-1], lastChild: [Int32] = [-1], nextSibling: [Int32] = [-1]
-        var firstParam: [Int32] = [-1], lastParam: [Int32] = [-1]
-        var nextParam = [Int32](repeating: -1, count: tensors.count)
-        var index = ByteKeyIndex(expected: tensors.count + 1)
-        index.insert(0, hash: ByteKeyIndex.hash(UnsafeBufferPointer(start: nil, count: 0)))
-
-        /// The module with this path, created with its missing ancestors (top down) if new.
-        func ensure(_ path: UnsafeBufferPointer<UInt8>) -> Int32 {
-            func find(_ length: Int, _ hash: Int) -> Int32? {
-                arena.withUnsafeBufferPointer { a in
-                    index.find(hash: hash) { k in
-                        Int(keyLength[k]) == length && UnsafeBufferPointer(rebasing: a[keyStart[k] ..< keyStart[k] + length]).elementsEqual(path.prefix(length))
-                    }
-                }
-            }
-            var missing: [(length: Int, hash: Int)] = []
-            var length = path.count
-            var up: Int32 = 0
-            while true {
-                let hash = ByteKeyIndex.hash(UnsafeBufferPointer(rebasing: path[..<length]))
-                if let known = find(length, hash) { up = known; break }
-                missing.append((length, hash))
-                length = path[..<length].lastIndex(of: UInt8(ascii: ".")) ?? 0
-            }
-            guard !missing.isEmpty else { return up }
-            // Ancestors' paths are prefixes of the deepest one: its bytes are stored once.
-            let base = arena.count
-            arena.append(contentsOf: path)
-            for (length, hash) in missing.reversed() {
-                let id = Int32(keyStart.count)
-                keyStart.append(base)
-                keyLength.append(Int32(length))
-                parent.append(up)
-                firstChild.append(-1); lastChild.append(-1); nextSibling.append(-1)
-                firstParam.append(-1); lastParam.append(-1)
-                if lastChild[Int(up)] < 0 { firstChild[Int(up)] = id } else { nextSibling[Int(lastChild[Int(up)])] = id }
-                lastChild[Int(up)] = id
-                index.insert(Int(id), hash: hash)
-                up = id
-            }
-            return up
-        }
-
-        var previous: Int32 = -1
+        var links = ModuleLinks(tensorCount: tensors.count)
         for t in tensors.indices {
             var name = tensors[t].name
             let ascii: Bool = name.withUTF8 { all in
@@ -65,22 +20,13 @@ extension ModuleTable {
                 guard all.count >= prefixBytes.count, all.starts(with: prefixBytes) else { return true }
                 let local = UnsafeBufferPointer(rebasing: all[prefixBytes.count...])
                 let moduleLength = local.lastIndex(of: UInt8(ascii: ".")) ?? 0
-                let path = UnsafeBufferPointer(rebasing: local[..<moduleLength])
-                // Consecutive tensors of one module (weight, bias) skip the lookup.
-                let id: Int32
-                if previous >= 0, Int(keyLength[Int(previous)]) == path.count,
-                   arena.withUnsafeBufferPointer({ path.elementsEqual(UnsafeBufferPointer(rebasing: $0[keyStart[Int(previous)]...].prefix(path.count))) }) {
-                    id = previous
-                } else {
-                    id = ensure(path)
-                }
-                previous = id
-                if lastParam[Int(id)] < 0 { firstParam[Int(id)] = Int32(t) } else { nextParam[Int(lastParam[Int(id)])] = Int32(t) }
-                lastParam[Int(id)] = Int32(t)
+                links.add(tensor: Int32(t), module: UnsafeBufferPointer(rebasing: local[..<moduleLength]))
                 return true
             }
             if !ascii { return nil }
         }
+        let arena = links.arena, keyStart = links.keyStart, keyLength = links.keyLength, parent = links.parent
+        let firstChild = links.firstChild, nextSibling = links.nextSibling, firstParam = links.firstParam, nextParam = links.nextParam
 
         // Last components (`wq`, `0`) and which are integers, as `ModuleTree` tests them.
         let count = keyStart.count
@@ -129,5 +75,69 @@ extension ModuleTable {
         }
         return ModuleTable(prefix: prefix, pathBytes: arena, pathStart: pathStart, pathLength: pathLength, kinds: kinds, heads: heads,
                            parameterStart: parameterStart, parameters: parameters)
+    }
+}
+
+/// Modules in creation order (0 is the root) while the names are read: path bytes in `arena`
+/// (an ancestor's path is a prefix of its first descendant's, stored once), links by number.
+private struct ModuleLinks {
+    var arena: [UInt8] = []
+    var keyStart: [Int] = [0], keyLength: [Int32] = [0]
+    var parent: [Int32] = [-1], firstChild: [Int32] = [-1], lastChild: [Int32] = [-1], nextSibling: [Int32] = [-1]
+    var firstParam: [Int32] = [-1], lastParam: [Int32] = [-1]
+    var nextParam: [Int32]
+    var index: ByteKeyIndex
+    var previous: Int32 = -1
+
+    init(tensorCount: Int) {
+        nextParam = [Int32](repeating: -1, count: tensorCount)
+        index = ByteKeyIndex(expected: tensorCount + 1)
+        index.insert(0, hash: ByteKeyIndex.hash(UnsafeBufferPointer(start: nil, count: 0)))
+    }
+
+    /// Whether module `k`'s path is these bytes.
+    func matches(_ k: Int, _ path: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard Int(keyLength[k]) == path.count else { return false }
+        guard path.count > 0 else { return true }
+        return arena.withUnsafeBufferPointer { memcmp($0.baseAddress! + keyStart[k], path.baseAddress!, path.count) == 0 }
+    }
+
+    /// Records tensor `t` as a parameter of the module at `path`.
+    mutating func add(tensor t: Int32, module path: UnsafeBufferPointer<UInt8>) {
+        // Consecutive tensors of one module (weight, bias) skip the lookup.
+        let id = previous >= 0 && matches(Int(previous), path) ? previous : ensure(path)
+        previous = id
+        if lastParam[Int(id)] < 0 { firstParam[Int(id)] = t } else { nextParam[Int(lastParam[Int(id)])] = t }
+        lastParam[Int(id)] = t
+    }
+
+    /// The module with this path, created with its missing ancestors (top down) if new.
+    mutating func ensure(_ path: UnsafeBufferPointer<UInt8>) -> Int32 {
+        var missing: [(length: Int, hash: Int)] = []
+        var length = path.count
+        var up: Int32 = 0
+        while true {
+            let prefix = UnsafeBufferPointer(rebasing: path[..<length])
+            let hash = ByteKeyIndex.hash(prefix)
+            if let known = index.find(hash: hash, matches: { matches($0, prefix) }) { up = known; break }
+            missing.append((length, hash))
+            length = prefix.lastIndex(of: UInt8(ascii: ".")) ?? 0
+        }
+        guard !missing.isEmpty else { return up }
+        let base = arena.count
+        arena.append(contentsOf: path)
+        for (length, hash) in missing.reversed() {
+            let id = Int32(keyStart.count)
+            keyStart.append(base)
+            keyLength.append(Int32(length))
+            parent.append(up)
+            firstChild.append(-1); lastChild.append(-1); nextSibling.append(-1)
+            firstParam.append(-1); lastParam.append(-1)
+            if lastChild[Int(up)] < 0 { firstChild[Int(up)] = id } else { nextSibling[Int(lastChild[Int(up)])] = id }
+            lastChild[Int(up)] = id
+            index.insert(Int(id), hash: hash)
+            up = id
+        }
+        return up
     }
 }

@@ -13,7 +13,7 @@ enum SafetensorsFormat {
     static let maxHeaderBytes = 100_000_000
 
     /// One tensor entry of the header, checked.
-    struct Entry {
+    struct Entry: Equatable {
         let name: String
         let dtype: DType
         let shape: [Int]
@@ -23,9 +23,10 @@ enum SafetensorsFormat {
     /// Parses the header and returns the tensors as an ordered dict in data-offset order.
     ///
     /// `keyPrefix` keeps storage keys unique when several shards form one checkpoint.
-    /// `locations` holds each tensor's storage in the order the tensors appear in `root`.
+    /// `locations` holds each tensor's storage in the order the tensors appear in `root`;
+    /// `namesUnique` is true when the names are distinct ASCII text (the common header's scan).
     static func tree(path: String, file: FileSource, keyPrefix: String = "") throws
-        -> (root: [DictItem], storages: [String: StorageLocation], locations: [StorageLocation]) {
+        -> (root: [DictItem], storages: [String: StorageLocation], locations: [StorageLocation], namesUnique: Bool) {
         guard file.size >= 8 else { throw PthReaderError.unrecognizedFormat(path: path, reason: "file of \(file.size) bytes is too short") }
         let lengthBytes = try file.bytes(offset: 0, count: 8, context: "safetensors header length")
         let length = lengthBytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
@@ -39,29 +40,9 @@ enum SafetensorsFormat {
         let headerBytes = try file.bytes(offset: 8, count: Int(length), context: "safetensors header")
         let dataStart = 8 + Int(length)
         let dataSize = file.size - dataStart
-        var metadataItems: [DictItem] = []
-        var entries: [Entry] = []
-        if let scanned = SafetensorsHeaderScan.scan(headerBytes, path: path) {
-            // The common header, read without a JSON tree (`SafetensorsHeaderScan`).
-            (metadataItems, entries) = scanned
-        } else {
-            let header: StrictJSON
-            do { header = try StrictJSON.parse(headerBytes) } catch let error as StrictJSON.SyntaxError {
-                throw PthReaderError.malformed(path: path, entry: "header", reason: error.description)
-            }
-            guard case .object(let members) = header else {
-                throw PthReaderError.malformed(path: path, entry: "header", reason: "header is \(header.kind), not a JSON object")
-            }
-            // A name given twice keeps its last entry, at its first position (serde's map semantics).
-            let keep = lastOfEachName(members.map { $0.key })
-            for (i, member) in members.enumerated() where keep[i] {
-                if member.key == "__metadata__" {
-                    metadataItems = try metadata(member.value, path: path)
-                } else {
-                    entries.append(try entry(member.key, member.value, path: path))
-                }
-            }
-        }
+        let scanned = SafetensorsHeaderScan.scan(headerBytes, path: path)
+        // The common header is read without a JSON tree (`SafetensorsHeaderScan`); any other strictly.
+        var (metadataItems, entries) = try scanned ?? strictEntries(headerBytes, path: path)
         // The safetensors rule: sorted by offsets, each range starts where the previous ended.
         var sorted = true
         for i in entries.indices.dropFirst() where entries[i - 1].begin > entries[i].begin
@@ -73,8 +54,8 @@ enum SafetensorsFormat {
         var position = 0
         var items: [DictItem] = metadataItems
         items.reserveCapacity(metadataItems.count + entries.count)
-        var storages: [String: StorageLocation] = [:]
-        storages.reserveCapacity(entries.count)
+        // Storages by key are built from `locations` when first asked for (see `Checkpoint.storages`).
+        let storages: [String: StorageLocation] = [:]
         var locations: [StorageLocation] = []
         locations.reserveCapacity(entries.count)
         // Files of many tensors repeat a few shapes: one shared array per distinct shape and strides.
@@ -101,7 +82,6 @@ enum SafetensorsFormat {
             position = e.end
             let key = keyPrefix + e.name
             let location = StorageLocation(source: file, offset: dataStart + e.begin, byteCount: bytes, dtype: e.dtype)
-            storages[key] = location
             locations.append(location)
             let layout: (shape: [Int], strides: [Int])
             if let known = layouts[e.shape] { layout = known } else {
@@ -116,7 +96,30 @@ enum SafetensorsFormat {
             throw PthReaderError.malformed(path: path, entry: nil,
                 reason: "the tensors cover \(position) of the \(dataSize) data bytes: \(dataSize - position) trailing bytes (safetensors refuses a file not fully covered)")
         }
-        return (items, storages, locations)
+        return (items, storages, locations, scanned != nil)
+    }
+
+    /// The metadata items and the entries of a header, read with `StrictJSON` (any header).
+    static func strictEntries(_ headerBytes: [UInt8], path: String) throws -> (metadata: [DictItem], entries: [Entry]) {
+        let header: StrictJSON
+        do { header = try StrictJSON.parse(headerBytes) } catch let error as StrictJSON.SyntaxError {
+            throw PthReaderError.malformed(path: path, entry: "header", reason: error.description)
+        }
+        guard case .object(let members) = header else {
+            throw PthReaderError.malformed(path: path, entry: "header", reason: "header is \(header.kind), not a JSON object")
+        }
+        // A name given twice keeps its last entry, at its first position (serde's map semantics).
+        let keep = lastOfEachName(members.map { $0.key })
+        var metadataItems: [DictItem] = []
+        var entries: [Entry] = []
+        for (i, member) in members.enumerated() where keep[i] {
+            if member.key == "__metadata__" {
+                metadataItems = try metadata(member.value, path: path)
+            } else {
+                entries.append(try entry(member.key, member.value, path: path))
+            }
+        }
+        return (metadataItems, entries)
     }
 
     /// Whether each member is the last with its name, names compared byte for byte.
@@ -206,9 +209,9 @@ enum SafetensorsFormat {
     }
 
     static func read(path: String, file: FileSource) throws -> Checkpoint {
-        let (items, storages, locations) = try tree(path: path, file: file)
+        let (items, storages, locations, namesUnique) = try tree(path: path, file: file)
         return try Checkpoint(path: path, format: .safetensors, root: .dict(items, ordered: true), storages: storages,
-                              storagePerTensor: locations)
+                              storagePerTensor: locations, namesUnique: namesUnique)
     }
 
     /// Whether the first bytes look like a safetensors header (a plausible length, then `{`).

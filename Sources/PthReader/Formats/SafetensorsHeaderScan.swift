@@ -1,3 +1,5 @@
+import Foundation
+
 /// The common safetensors header read in one pass, without a JSON tree: an object of ASCII names,
 /// each `{"dtype": "F32", "shape": [..], "data_offsets": [b, e]}` (fields in any order), and an
 /// optional `__metadata__`.
@@ -18,9 +20,21 @@ enum SafetensorsHeaderScan {
         let bytes: [UInt8]
         var offset = 0
         /// The previous entry's dtype text and shape: files of many tensors repeat them.
-        var lastDType: (ArraySlice<UInt8>, DType)?
+        var lastDType: (Range<Int>, DType)?
         var lastShape: [Int] = []
         var numbers: [Int] = []
+
+        /// Whether the bytes in `range` are `literal`'s.
+        func equals(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+            range.count == literal.utf8CodeUnitCount && (range.isEmpty
+                || bytes.withUnsafeBufferPointer { memcmp($0.baseAddress! + range.lowerBound, literal.utf8Start, range.count) == 0 })
+        }
+
+        /// Whether two ranges hold the same bytes.
+        func equals(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
+            a.count == b.count && (a.isEmpty
+                || bytes.withUnsafeBufferPointer { memcmp($0.baseAddress! + a.lowerBound, $0.baseAddress! + b.lowerBound, a.count) == 0 })
+        }
 
         mutating func skipWhitespace() {
             while offset < bytes.count, bytes[offset] == 0x20 || bytes[offset] == 0x0A || bytes[offset] == 0x0D || bytes[offset] == 0x09 {
@@ -74,9 +88,9 @@ enum SafetensorsHeaderScan {
         }
 
         mutating func dtype(_ range: Range<Int>) -> DType? {
-            if let (text, dtype) = lastDType, text.elementsEqual(bytes[range]) { return dtype }
+            if let (text, dtype) = lastDType, equals(text, range) { return dtype }
             guard let dtype = DType(safetensorsName: String(decoding: bytes[range], as: UTF8.self)) else { return nil }
-            lastDType = (bytes[range], dtype)
+            lastDType = (range, dtype)
             return dtype
         }
 
@@ -86,15 +100,14 @@ enum SafetensorsHeaderScan {
             var dtype: DType?, shape: [Int]?, offsets: (Int, Int)?
             repeat {
                 guard let key = plainString(), take(UInt8(ascii: ":")) else { return nil }
-                let field = bytes[key]
-                if field.elementsEqual("dtype".utf8) {
+                if equals(key, "dtype") {
                     guard dtype == nil, let text = plainString(), let d = self.dtype(text) else { return nil }
                     dtype = d
-                } else if field.elementsEqual("shape".utf8) {
+                } else if equals(key, "shape") {
                     guard shape == nil, integers() else { return nil }
                     if numbers != lastShape { lastShape = numbers }
                     shape = lastShape
-                } else if field.elementsEqual("data_offsets".utf8) {
+                } else if equals(key, "data_offsets") {
                     guard offsets == nil, integers(), numbers.count == 2 else { return nil }
                     offsets = (numbers[0], numbers[1])
                 } else {
@@ -116,10 +129,10 @@ enum SafetensorsHeaderScan {
                     guard let name = plainString(), take(UInt8(ascii: ":")) else { return nil }
                     // A name given twice (the strict path keeps the last) is left to the strict path.
                     let hash = bytes.withUnsafeBufferPointer { ByteKeyIndex.hash(UnsafeBufferPointer(rebasing: $0[name])) }
-                    guard names.find(hash: hash, matches: { bytes[nameRanges[$0]].elementsEqual(bytes[name]) }) == nil else { return nil }
+                    guard names.find(hash: hash, matches: { equals(nameRanges[$0], name) }) == nil else { return nil }
                     names.insert(nameRanges.count, hash: hash)
                     nameRanges.append(name)
-                    if bytes[name].elementsEqual("__metadata__".utf8) {
+                    if equals(name, "__metadata__") {
                         skipWhitespace()
                         guard let parsed = try? StrictJSON.parseValue(bytes, at: offset, depth: 1),
                               let items = try? SafetensorsFormat.metadata(parsed.value, path: path) else { return nil }
