@@ -48,10 +48,10 @@ struct JSONRecords {
             records.bytes.append(contentsOf: "\n  \"\(place.member.key)\" : [".utf8)
             for i in 0..<place.member.count {
                 if i > 0 { records.bytes.append(UInt8(ascii: ",")) }
-                records.bytes.append(contentsOf: "\n    {".utf8)
+                records.append("\n    {")
                 records.fieldCount = 0
                 place.member.element(i, &records)
-                records.bytes.append(contentsOf: "\n    }".utf8)
+                records.append("\n    }")
                 if records.bytes.count >= 1 << 20 {
                     try sink(records.bytes)
                     records.bytes.removeAll(keepingCapacity: true)
@@ -77,9 +77,9 @@ struct JSONRecords {
     private mutating func key(_ key: StaticString) {
         if fieldCount > 0 { bytes.append(UInt8(ascii: ",")) }
         fieldCount += 1
-        bytes.append(contentsOf: "\n      \"".utf8)
+        append("\n      \"")
         key.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: "\" : ".utf8)
+        append("\" : ")
     }
 
     mutating func field(_ name: StaticString, _ value: Int) {
@@ -89,7 +89,7 @@ struct JSONRecords {
 
     mutating func field(_ name: StaticString, _ value: Bool) {
         key(name)
-        bytes.append(contentsOf: (value ? "true" : "false").utf8)
+        append(value ? "true" : "false")
     }
 
     mutating func field(_ name: StaticString, _ value: String) {
@@ -122,28 +122,51 @@ struct JSONRecords {
     private mutating func appendArray(_ count: Int, _ item: (inout JSONRecords, Int) -> Void) {
         bytes.append(UInt8(ascii: "["))
         if count == 0 {
-            bytes.append(contentsOf: "\n\n      ]".utf8)
+            append("\n\n      ]")
             return
         }
         for i in 0..<count {
             if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            bytes.append(contentsOf: "\n        ".utf8)
+            append("\n        ")
             item(&self, i)
         }
-        bytes.append(contentsOf: "\n      ]".utf8)
+        append("\n      ]")
     }
 
     private mutating func appendInt(_ value: Int) {
         if value >= 0 && value < 10 {
             bytes.append(UInt8(ascii: "0") + UInt8(value))
+        } else if value > 0 {
+            // Digits written straight into the buffer: no `String` per number.
+            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            withUnsafeMutableBytes(of: &digits) { d in
+                var n = value, i = d.count
+                while n > 0 { i -= 1; d[i] = UInt8(ascii: "0") + UInt8(n % 10); n /= 10 }
+                bytes.append(contentsOf: d[i...])
+            }
         } else {
             bytes.append(contentsOf: String(value).utf8)
         }
     }
 
+    /// Appends a literal's bytes.
+    private mutating func append(_ literal: StaticString) {
+        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
     /// A JSON string: `"` and `\` escaped, every other byte as it is (slashes unescaped). A string
     /// with a control character is left to `JSONEncoder`, whose escapes it then has exactly.
     private mutating func appendString(_ value: String) {
+        var text = value
+        // One pass over the bytes: most names need no escape and are copied as they are.
+        let plain = text.withUTF8 { utf8 in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return true
+        }
+        if plain { return }
         if value.utf8.contains(where: { $0 < 0x20 }) {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
