@@ -114,6 +114,21 @@ import TestSupport
         #expect(path.status == 2 && path.stderr.contains("a\\nb.pth: cannot read") && path.stderr.split(separator: "\n").count == 1, "\(path.stderr)")
     }
 
+    /// A file too short for the ZIP64 end record it points to (found by the checkpoint fuzzer: the
+    /// bound `fileSize - 56` went negative and trapped).
+    @Test func zip64LocatorInATinyFileIsRefused() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("tiny.pth")
+        let locator: [UInt8] = [0x50, 0x4B, 6, 7] + [UInt8](repeating: 0, count: 16)
+        let end: [UInt8] = [0x50, 0x4B, 5, 6] + [UInt8](repeating: 0, count: 18)
+        try Data([0x50, 0x4B, 3, 4] + locator + end).write(to: file)
+        let result = try CommandRunner.run(["inspect", file.path])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("error: \(file.path): not a PyTorch or safetensors checkpoint"), "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+    }
+
     @Test func configNumbersOutOfRangeAreRefused() throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

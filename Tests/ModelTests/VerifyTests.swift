@@ -113,4 +113,16 @@ import TestSupport
         let text = String(decoding: try encoder.encode(v), as: UTF8.self)
         #expect(text == #"{"adapter_effect":2,"max_abs_diff":1,"max_kl":0,"max_rel_diff":0.5,"merged_dtype":"float16","passed":true,"tokens":3,"tolerance":0.1,"top1_agreement":1}"#)
     }
+
+    /// The default prompt draws ids from 3 up: every vocabulary size gives ids inside it (a vocabulary
+    /// of exactly 3 divided by zero before), BOS first when there is room for ids past the specials.
+    @Test(arguments: [0, 1, 2, 3, 4, 5, 6400])
+    func defaultTokensStayInsideTheVocabulary(size: Int) {
+        let tokens = MergeVerifier.defaultTokens(vocabularySize: size, count: 16)
+        #expect(tokens.count == 16)
+        #expect(tokens.allSatisfy { $0 >= 0 && ($0 < size || $0 == 0) }, "\(tokens)")
+        if size > 3 {
+            #expect(tokens[0] == 1 && tokens.dropFirst().allSatisfy { $0 >= 3 })
+        }
+    }
 }

@@ -109,8 +109,11 @@ public enum MergeVerifier {
     }
 
     /// A fixed token sequence used when none is given: BOS (1) then ids from a fixed linear congruential sequence.
+    ///
+    /// The sequence draws ids from 3 up (0–2 are the special tokens); a vocabulary with none of
+    /// those gets zeros.
     public static func defaultTokens(vocabularySize: Int, count: Int = 32) -> [Int] {
-        guard vocabularySize > 2 else { return Array(repeating: 0, count: count) }
+        guard vocabularySize > 3 else { return Array(repeating: 0, count: count) }
         var state: UInt64 = 0x5DEECE66D
         var tokens = [min(1, vocabularySize - 1)]
         while tokens.count < count {

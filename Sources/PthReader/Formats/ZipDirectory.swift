@@ -44,7 +44,8 @@ struct ZipDirectory {
         var cdOffset = Int(le32(tail, eocd + 16))
         if eocd >= 20, le32(tail, eocd - 20) == 0x0706_4B50 {
             let z64 = le64(tail, eocd - 20 + 8)
-            guard z64 <= UInt64(fileSize - 56) else { throw .malformed("ZIP64 end record offset \(z64) lies outside the file") }
+            // A file shorter than the 56-byte record cannot hold it (and `fileSize - 56` must not go negative).
+            guard fileSize >= 56, z64 <= UInt64(fileSize - 56) else { throw .malformed("ZIP64 end record offset \(z64) lies outside the file") }
             let record = try bytes(fd, at: Int(z64), count: 56)
             guard le32(record, 0) == 0x0606_4B50 else { throw .malformed("ZIP64 end record signature missing") }
             let total = le64(record, 32), size = le64(record, 40), offset = le64(record, 48)
