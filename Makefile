@@ -61,7 +61,8 @@ check-install: deps
 	scripts/check_install.sh
 
 # Coverage-guided fuzzing of the parsers (libFuzzer through swiftc -sanitize=fuzzer, docs/fuzzing.md):
-# each target runs FUZZ_SECONDS from the seed corpus Fuzz/Corpus/<target>; crashes land in .build/fuzz.
+# each target runs FUZZ_SECONDS from the seed corpus Fuzz/Corpus/<target>; crashes land in .build/fuzz
+# (Swift's backtracer off, or it ends the process on a trap before libFuzzer saves the input).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = unpickler checkpoint safetensors configs tokenizer
 
@@ -70,7 +71,7 @@ fuzz: deps
 	@for t in $(FUZZ_TARGETS); do \
 	    mkdir -p .build/fuzz/corpus-$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	    .build/fuzz/$$t .build/fuzz/corpus-$$t Fuzz/Corpus/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    SWIFT_BACKTRACE=enable=no .build/fuzz/$$t .build/fuzz/corpus-$$t Fuzz/Corpus/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 	        -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix=.build/fuzz/$$t- || exit 1; \
 	done
 
