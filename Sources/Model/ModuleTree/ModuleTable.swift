@@ -118,12 +118,8 @@ public struct ModuleTable: Sendable {
 
     /// The model's parameter count and tied head, as `ModuleTree.parameterCount(in:)` gives them.
     public func parameterCount(in checkpoint: Checkpoint) throws -> (count: Int, tiedHead: TiedWeight?) {
-        var count = checkpoint.parameterCount(under: prefix)
         let tied = try tiedHead(in: checkpoint)
-        if let tied, !tied.sharedStorage, let head = checkpoint.tensor(named: tied.head) {
-            count -= head.elementCount
-        }
-        return (count, tied)
+        return (TiedWeight.parameterCount(in: checkpoint, under: prefix, tied: tied), tied)
     }
 
     /// Paths of every Linear, in module order (the head included), as `ModuleTree.linears` lists them.

@@ -47,11 +47,19 @@ extension ModuleTree {
     /// Tensors under the tree's prefix, a storage view shared by several names counted once, and a
     /// head whose weight equals the embedding's counted once even when stored as two copies.
     public func parameterCount(in checkpoint: Checkpoint) throws -> (count: Int, tiedHead: TiedWeight?) {
-        var count = checkpoint.parameterCount(under: prefix)
         let tied = try tiedHead(in: checkpoint)
+        return (TiedWeight.parameterCount(in: checkpoint, under: prefix, tied: tied), tied)
+    }
+}
+
+extension TiedWeight {
+    /// The tensors' element count under `prefix`, with a tied head stored as its own copy counted
+    /// once (as `model.parameters()` counts it). Shared by `ModuleTree` and `ModuleTable`.
+    static func parameterCount(in checkpoint: Checkpoint, under prefix: String, tied: TiedWeight?) -> Int {
+        var count = checkpoint.parameterCount(under: prefix)
         if let tied, !tied.sharedStorage, let head = checkpoint.tensor(named: tied.head) {
             count -= head.elementCount
         }
-        return (count, tied)
+        return count
     }
 }
