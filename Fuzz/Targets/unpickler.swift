@@ -8,6 +8,7 @@ public func fuzzUnpickler(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         try TorchZipFormat.storageRef(pid, path: "fuzz.pkl", entry: "data.pkl")
     }
     unpickler.maxCreatedValues = 1_000_000
+    unpickler.tensorLane = true
     _ = try? unpickler.load()
     return 0
 }

@@ -26,3 +26,20 @@ extension Checkpoint {
         }
     }
 }
+
+extension Node {
+    /// Whether this is one dict of tensors under ASCII string keys (a plain state dict).
+    ///
+    /// Its keys are the tensor names, and the pickle's dict semantics already made them distinct
+    /// byte for byte; ASCII names are canonically equal only when byte-equal, so no two names can
+    /// collide and `Checkpoint` need not index them to find out (`namesUnique`).
+    var isFlatDictOfTensorsWithASCIIKeys: Bool {
+        guard case .dict(let items, _) = self else { return false }
+        for item in items {
+            guard case .tensor = item.value, case .string(var key) = item.key else { return false }
+            let ascii = key.withUTF8 { bytes in bytes.allSatisfy { $0 < 0x80 } }
+            guard ascii else { return false }
+        }
+        return true
+    }
+}

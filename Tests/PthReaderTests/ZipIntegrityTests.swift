@@ -90,6 +90,34 @@ import TestSupport
         #expect(error.description.hasPrefix("\(path): dup/data/0: two zip entries have this name"), "\(error)")
     }
 
+    /// A `data.pkl` whose record name is not valid UTF-8 is refused by name (it was a forced
+    /// unwrap: the name index holds only names a `String` spells exactly).
+    @Test func aPickleRecordNamedInBrokenUTF8IsRefused() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("bad.pth").path
+        try Self.writeZip(to: path) { zip in
+            try zip.add(name: "Xbad/data.pkl", bytes: [0x80, 2, 0x7D, 0x2E])
+            try zip.add(name: "Xbad/data/0", bytes: [1, 2, 3, 4])
+        }
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let marker = Array("Xbad/".utf8)
+        var patched = 0
+        for i in 0...(bytes.count - marker.count) where Array(bytes[i..<(i + marker.count)]) == marker {
+            bytes[i] = 0xFF
+            patched += 1
+        }
+        #expect(patched == 4)
+        // Clear the "names are UTF-8" flag (bit 11), which libzip would hold the bytes to.
+        for i in 0...(bytes.count - 10) where bytes[i] == 0x50 && bytes[i + 1] == 0x4B {
+            if bytes[i + 2] == 3 && bytes[i + 3] == 4 { bytes[i + 7] &= ~0x08 }
+            if bytes[i + 2] == 1 && bytes[i + 3] == 2 { bytes[i + 9] &= ~0x08 }
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let error = try #require(throws: PthReaderError.self) { try Checkpoint.open(path: path) }
+        #expect(Self.reason(error) == "the record's name is not valid UTF-8", "\(error)")
+    }
+
     /// Names are looked up in an index built once: 200,000 lookups in a 200,000-record archive
     /// (a scan per lookup would take hours).
     @Test func manyRecordsAreLookedUpThroughAnIndex() throws {

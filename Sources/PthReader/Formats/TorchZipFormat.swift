@@ -9,15 +9,17 @@ import Foundation
 enum TorchZipFormat {
     static func read(path: String) throws -> Checkpoint {
         let archive = try ZipArchive(path: path)
+        // Names are compared as bytes: a million records make `String`'s Unicode-aware
+        // `hasPrefix`/`hasSuffix` a measurable cost, and torch compares bytes too.
         let names = archive.entries.map(\.name)
-        guard let pickleName = names.filter({ $0.hasSuffix("data.pkl") && $0.split(separator: "/").count <= 2 })
+        guard let pickleName = names.filter({ endsWith($0, "data.pkl") && $0.split(separator: "/").count <= 2 })
             .min(by: { $0.count < $1.count }) else {
-            if names.contains(where: { $0.hasSuffix("constants.pkl") || $0.contains("/code/") }) { throw PthReaderError.torchScript(path: path) }
+            if names.contains(where: { endsWith($0, "constants.pkl") || $0.contains("/code/") }) { throw PthReaderError.torchScript(path: path) }
             throw PthReaderError.unrecognizedFormat(path: path, reason: "zip archive without a data.pkl record")
         }
         let prefix = String(pickleName.dropLast("data.pkl".count))
         let codePrefix = prefix + "code/", dataPrefix = prefix + "data/"
-        if archive.entry(named: prefix + "constants.pkl") != nil || names.contains(where: { $0.hasPrefix(codePrefix) }) {
+        if archive.entry(named: prefix + "constants.pkl") != nil || names.contains(where: { $0.utf8.starts(with: codePrefix.utf8) }) {
             throw PthReaderError.torchScript(path: path)
         }
         if let order = archive.entry(named: prefix + "byteorder") {
@@ -27,8 +29,11 @@ enum TorchZipFormat {
                 throw PthReaderError.malformed(path: path, entry: order.name, reason: "byte order '\(text)' is not supported (only little-endian files)")
             }
         }
-        let pickleEntry = archive.entry(named: pickleName)!
-        let records = archive.entries.count { $0.name.hasPrefix(dataPrefix) }
+        guard let pickleEntry = archive.entry(named: pickleName) else {
+            throw PthReaderError.malformed(path: path, entry: pickleName, reason: "the record's name is not valid UTF-8")
+        }
+        let numbered = NumberedRecords(archive.entries, under: dataPrefix)
+        let records = numbered.recordCount
         let limit = maxPickleBytes(storageRecords: records)
         guard pickleEntry.size <= limit else {
             throw PthReaderError.exceedsLimit(path: path, entry: pickleName,
@@ -38,32 +43,46 @@ enum TorchZipFormat {
 
         var storages: [String: StorageLocation] = [:]
         storages.reserveCapacity(records)
+        // Storages already declared, by number for the keys torch writes (`"0"`, `"1"`, …).
+        var declared = [StorageLocation?](repeating: nil, count: numbered.byNumber.count)
         var unpickler = Unpickler(bytes: pickle, path: path, entry: pickleName) { pid in
             let ref = try storageRef(pid, path: path, entry: pickleName)
-            let recordName = dataPrefix + ref.key
-            guard let record = archive.entry(named: recordName) else {
-                throw PthReaderError.malformed(path: path, entry: recordName, reason: "storage record named by the pickle is missing")
+            let number = numbered.number(of: ref.key)
+            let found = number.map { archive.entries[Int(numbered.byNumber[$0])] } ?? archive.entry(named: dataPrefix + ref.key)
+            guard let record = found else {
+                throw PthReaderError.malformed(path: path, entry: dataPrefix + ref.key, reason: "storage record named by the pickle is missing")
             }
+            let recordName = record.name
             let item = ref.dtype?.itemSize ?? 1
             let (needed, overflow) = ref.declaredCount.multipliedReportingOverflow(by: item)
             guard !overflow, ref.declaredCount >= 0, needed <= record.size else {
                 throw PthReaderError.malformed(path: path, entry: recordName,
                     reason: "storage declares \(ref.declaredCount) elements of \(item) bytes but the record holds \(record.size) bytes")
             }
-            if let existing = storages[ref.key] {
+            if let existing = number.map({ declared[$0] }) ?? storages[ref.key] {
                 // Like torch, the first declaration of a storage is the one loaded; later ones reuse it.
                 guard existing.dtype == ref.dtype else {
                     throw PthReaderError.malformed(path: path, entry: recordName, reason: "storage used with two different dtypes")
                 }
                 return StorageRef(key: ref.key, dtype: existing.dtype, declaredCount: existing.byteCount / (existing.dtype?.itemSize ?? 1))
             }
-            storages[ref.key] = StorageLocation(source: ZipEntrySource(archive: archive, entry: record), offset: 0,
-                                                byteCount: needed, dtype: ref.dtype)
+            let location = StorageLocation(source: ZipEntrySource(archive: archive, entry: record), offset: 0,
+                                           byteCount: needed, dtype: ref.dtype)
+            storages[ref.key] = location
+            if let number { declared[number] = location }
             return ref
         }
         unpickler.maxCreatedValues = maxCreatedValues(storageRecords: records)
+        unpickler.tensorLane = true
         let root = try unpickler.load()
-        return try Checkpoint(path: path, format: .torchZip, root: root, storages: storages)
+        return try Checkpoint(path: path, format: .torchZip, root: root, storages: storages,
+                              namesUnique: root.isFlatDictOfTensorsWithASCIIKeys)
+    }
+
+    /// Whether `name`'s UTF-8 bytes end with `suffix`'s.
+    private static func endsWith(_ name: String, _ suffix: StaticString) -> Bool {
+        let tail = UnsafeBufferPointer(start: suffix.utf8Start, count: suffix.utf8CodeUnitCount)
+        return name.utf8.count >= tail.count && name.utf8.suffix(tail.count).elementsEqual(tail)
     }
 
     /// Bytes of `data.pkl` allowed whatever the file holds: room for a large non-tensor payload
@@ -109,5 +128,50 @@ enum TorchZipFormat {
             throw PthReaderError.malformed(path: path, entry: entry, reason: "storage size is not a non-negative int")
         }
         return StorageRef(key: key, dtype: dtype, declaredCount: count)
+    }
+}
+
+/// The records `<prefix>data/<n>` of a torch zip by their number `n`, the storage keys torch
+/// writes (`"0"`, `"1"`, …): a storage is then found by parsing its key, without hashing a name.
+struct NumberedRecords {
+    /// Entry index of `data/<n>` at `n` (-1 where none).
+    private(set) var byNumber: [Int32] = []
+    /// Records under `data/`, numbered or not.
+    private(set) var recordCount = 0
+
+    init(_ entries: [ZipArchive.Entry], under dataPrefix: String) {
+        var byNumber = [Int32](repeating: -1, count: entries.count)
+        let prefix = Array(dataPrefix.utf8)
+        for entry in entries {
+            var name = entry.name
+            name.withUTF8 { bytes in
+                guard bytes.starts(with: prefix) else { return }
+                recordCount += 1
+                // Only names that are valid UTF-8 can be asked for by a key (as in `entry(named:)`).
+                if entry.nameIsUTF8, let n = NumberedRecords.decimal(UnsafeBufferPointer(rebasing: bytes[prefix.count...])), n < byNumber.count {
+                    byNumber[n] = Int32(entry.index)
+                }
+            }
+        }
+        if let last = byNumber.lastIndex(where: { $0 >= 0 }) { byNumber.removeSubrange((last + 1)...) } else { byNumber = [] }
+        self.byNumber = byNumber
+    }
+
+    /// The number of the record for storage `key`, when the key is a number and that record exists.
+    func number(of key: String) -> Int? {
+        var key = key
+        guard let n = key.withUTF8({ NumberedRecords.decimal($0) }), n < byNumber.count, byNumber[n] >= 0 else { return nil }
+        return n
+    }
+
+    /// A decimal number as torch writes one: digits only, no leading zero, at most 9 of them.
+    private static func decimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard (1...9).contains(bytes.count), bytes.count == 1 || bytes[0] != UInt8(ascii: "0") else { return nil }
+        var value = 0
+        for b in bytes {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) else { return nil }
+            value = value * 10 + Int(b - UInt8(ascii: "0"))
+        }
+        return value
     }
 }

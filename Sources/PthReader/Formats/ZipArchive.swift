@@ -28,6 +28,8 @@ final class ZipArchive: @unchecked Sendable {
     struct Entry: Sendable {
         let index: Int
         let name: String
+        /// Whether the raw name is valid UTF-8 (`name` spells it exactly); only such names are found by `entry(named:)`.
+        let nameIsUTF8: Bool
         let size: Int
         let compressedSize: Int
         let compressed: Bool
@@ -52,9 +54,11 @@ final class ZipArchive: @unchecked Sendable {
         let fileSize = Int(info.st_size)
         let directory: Result<ZipDirectory, ZipDirectory.Failure>
         do { directory = .success(try ZipDirectory.read(fd: fd, fileSize: fileSize)) } catch { directory = .failure(error) }
-        if case .failure(.duplicate(let name)) = directory {
-            close(fd)
-            throw PthReaderError.malformed(path: path, entry: name, reason: "two zip entries have this name; refusing to guess which one is meant")
+        var entries: [Entry] = []
+        var byName: [UTF8Key: Int] = [:]
+        if case .success(let d) = directory {
+            // Two records of one name are refused before libzip sees them (it says "File already exists").
+            do { (entries, byName) = try ZipArchive.index(d.records) } catch { close(fd); throw error.withPath(path) }
         }
         var code: Int32 = 0
         guard let handle = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code) else {
@@ -64,34 +68,19 @@ final class ZipArchive: @unchecked Sendable {
             defer { zip_error_fini(&error) }
             throw PthReaderError.unrecognizedFormat(path: path, reason: "not a readable zip archive (\(String(cString: zip_error_strerror(&error))))")
         }
-        let records: [ZipDirectory.Record]
-        switch directory {
-        case .success(let d): records = d.records
-        case .failure(let failure):
+        if case .failure(let failure) = directory {
             zip_close(handle)
             close(fd)
             let reason: String
             switch failure {
             case .notZip(let r), .malformed(let r): reason = r
-            case .duplicate(let name): reason = "duplicate entry \(name)"
             }
             throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory: \(reason)")
         }
-        guard zip_get_num_entries(handle, 0) == Int64(records.count) else {
+        guard zip_get_num_entries(handle, 0) == Int64(entries.count) else {
             zip_close(handle)
             close(fd)
-            throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory lists \(records.count) entries but libzip reads \(zip_get_num_entries(handle, 0))")
-        }
-        var entries: [Entry] = []
-        entries.reserveCapacity(records.count)
-        var byName: [UTF8Key: Int] = [:]
-        byName.reserveCapacity(records.count)
-        for (i, r) in records.enumerated() {
-            let valid = String(validating: r.rawName, as: UTF8.self)
-            entries.append(Entry(index: i, name: valid ?? String(decoding: r.rawName, as: UTF8.self), size: r.size,
-                                 compressedSize: r.compressedSize, compressed: r.method != 0, crc: r.crc,
-                                 localHeaderOffset: r.localHeaderOffset))
-            if let valid { byName[UTF8Key(valid)] = i }
+            throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory lists \(entries.count) entries but libzip reads \(zip_get_num_entries(handle, 0))")
         }
         self.path = path
         self.handle = handle
@@ -106,6 +95,34 @@ final class ZipArchive: @unchecked Sendable {
     deinit {
         zip_close(handle)
         close(fd)
+    }
+
+    /// Two records carry the same name (torch's reader would silently pick one).
+    private struct DuplicateName: Error {
+        let name: String
+        func withPath(_ path: String) -> PthReaderError {
+            .malformed(path: path, entry: name, reason: "two zip entries have this name; refusing to guess which one is meant")
+        }
+    }
+
+    /// The entries of the directory's records and the index of their names, refusing a name
+    /// stored twice (compared byte for byte).
+    private static func index(_ records: [ZipDirectory.Record]) throws(DuplicateName) -> ([Entry], [UTF8Key: Int]) {
+        var entries: [Entry] = []
+        entries.reserveCapacity(records.count)
+        var byName: [UTF8Key: Int] = [:]
+        byName.reserveCapacity(records.count)
+        var otherNames: Set<ArraySlice<UInt8>> = []
+        for (i, r) in records.enumerated() {
+            let valid = String(validating: r.rawName, as: UTF8.self)
+            let name = valid ?? String(decoding: r.rawName, as: UTF8.self)
+            let unique = valid.map { byName.updateValue(i, forKey: UTF8Key($0)) == nil } ?? otherNames.insert(r.rawName).inserted
+            guard unique else { throw DuplicateName(name: name) }
+            entries.append(Entry(index: i, name: name, nameIsUTF8: valid != nil, size: r.size,
+                                 compressedSize: r.compressedSize, compressed: r.method != 0, crc: r.crc,
+                                 localHeaderOffset: r.localHeaderOffset))
+        }
+        return (entries, byName)
     }
 
     /// The entry with exactly this name (byte-for-byte), if any.

@@ -5,11 +5,13 @@ import Foundation
 ///
 /// libzip validates the archive and inflates compressed records; this gives what libzip's public
 /// API does not expose (where a record's bytes start, the name bytes exactly as stored) so that
-/// STORED records can be read with `pread` from any thread.
+/// STORED records can be read with `pread` from any thread. Names stored twice are refused by
+/// `ZipArchive`, which indexes them.
 struct ZipDirectory {
     struct Record {
-        /// The name exactly as stored (compared byte for byte, as torch's reader does).
-        let rawName: [UInt8]
+        /// The name exactly as stored (compared byte for byte, as torch's reader does), a slice
+        /// of the directory's bytes (no array per name).
+        let rawName: ArraySlice<UInt8>
         let method: UInt16
         let crc: UInt32
         let compressedSize: Int
@@ -21,8 +23,6 @@ struct ZipDirectory {
     enum Failure: Error {
         case notZip(String)
         case malformed(String)
-        /// Two records carry the same name (torch's reader would silently pick one).
-        case duplicate(name: String)
     }
 
     let records: [Record]
@@ -61,8 +61,6 @@ struct ZipDirectory {
         let cd = try bytes(fd, at: cdOffset, count: cdSize)
         var records: [Record] = []
         records.reserveCapacity(count)
-        var seen: Set<[UInt8]> = []
-        seen.reserveCapacity(count)
         var p = 0
         for n in 0..<count {
             guard p + 46 <= cd.count, le32(cd, p) == 0x0201_4B50 else { throw .malformed("central directory entry \(n) is damaged") }
@@ -72,7 +70,7 @@ struct ZipDirectory {
             var local = UInt64(le32(cd, p + 42))
             let end = p + 46 + nameLength + extraLength + commentLength
             guard end <= cd.count else { throw .malformed("central directory entry \(n) runs past the directory") }
-            let name = Array(cd[(p + 46)..<(p + 46 + nameLength)])
+            let name = cd[(p + 46)..<(p + 46 + nameLength)]
             // ZIP64 extended information: 8-byte values for the fields that hold 0xFFFFFFFF, in order.
             var e = p + 46 + nameLength
             let extraEnd = e + extraLength
@@ -95,7 +93,6 @@ struct ZipDirectory {
             guard size <= UInt64(Int.max), compressed <= UInt64(fileSize), local <= UInt64(fileSize) else {
                 throw .malformed("entry '\(String(decoding: name, as: UTF8.self))' has sizes or an offset beyond the file")
             }
-            guard seen.insert(name).inserted else { throw .duplicate(name: String(decoding: name, as: UTF8.self)) }
             records.append(Record(rawName: name, method: method, crc: crc, compressedSize: Int(compressed),
                                   size: Int(size), localHeaderOffset: Int(local)))
             p = end

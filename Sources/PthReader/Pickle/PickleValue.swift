@@ -21,6 +21,10 @@ enum PickleValue {
     case dtype(DType)
     case device(String)
     case size([Int])
+    /// A memo slot for a value the tensor lane skipped building (an argument tuple of
+    /// `_rebuild_tensor_v2`); never on the stack: `GET` of it makes `load` read the stream again
+    /// without the lane.
+    case elided
 
     /// Nesting depth of this value (0 for a leaf), used to refuse hostile nesting.
     var depth: Int {
@@ -50,6 +54,7 @@ enum PickleValue {
         case .dtype: return "dtype"
         case .device: return "device"
         case .size: return "torch.Size"
+        case .elided: return "value"
         }
     }
 }
@@ -65,33 +70,61 @@ final class ListBox {
 /// Like a Python dict, setting a key that is already present replaces its value in place (the
 /// last value wins, at the first key's position). Keys compare as Python compares them: strings
 /// byte for byte (never by Unicode canonical equivalence), and `1`, `True` and `1.0` as one key.
+/// Nothing reads a dict while the pickle builds it, so `set` only appends and `items` resolves
+/// repeated keys once, with one hash per key into a table of the right size (growing a table
+/// key by key rehashed a million-key state dict twice over).
 final class DictBox {
-    private(set) var items: [(key: PickleValue, value: PickleValue)] = []
-    private var positions: [PickleKey: Int] = [:]
+    private var raw: [(key: PickleValue, value: PickleValue)] = []
+    /// Whether `raw` may hold a key twice.
+    private var unresolved = false
     let ordered: Bool
     var depth = 1
     init(ordered: Bool) { self.ordered = ordered }
 
+    /// The items, each key once, in the order of its first setting.
+    var items: [(key: PickleValue, value: PickleValue)] {
+        if unresolved {
+            raw = DictBox.resolve(raw)
+            unresolved = false
+        }
+        return raw
+    }
+
     /// `dict[key] = value`.
     func set(_ key: PickleValue, _ value: PickleValue) {
-        if let identity = PickleKey(key) {
-            // One hash lookup: the slot is created holding the new position, or keeps the old one.
-            let next = items.count
+        raw.append((key, value))
+        unresolved = raw.count > 1
+    }
+
+    /// Keeps the first position of each key with the last value set for it.
+    private static func resolve(_ raw: [(key: PickleValue, value: PickleValue)]) -> [(key: PickleValue, value: PickleValue)] {
+        var positions: [PickleKey: Int] = [:]
+        positions.reserveCapacity(raw.count)
+        // Copied only from the first repeated key on: until then positions in `raw` are final.
+        var merged: [(key: PickleValue, value: PickleValue)]?
+        for i in raw.indices {
+            guard let identity = PickleKey(raw[i].key) else {
+                merged?.append(raw[i])
+                continue
+            }
+            let next = merged?.count ?? i
             let position = DictBox.claim(&positions[identity, default: next])
-            if position != next {
-                items[position].value = value
-                return
+            if position == next {
+                merged?.append(raw[i])
+            } else {
+                if merged == nil { merged = Array(raw[..<i]) }
+                merged![position].value = raw[i].value
             }
         }
-        items.append((key, value))
+        return merged ?? raw
     }
 
     private static func claim(_ slot: inout Int) -> Int { slot }
 
     /// Drops every item (teardown of deep structures without deep recursion).
     func removeAll() {
-        items.removeAll()
-        positions.removeAll()
+        raw.removeAll()
+        unresolved = false
     }
 }
 

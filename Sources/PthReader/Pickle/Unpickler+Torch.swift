@@ -99,7 +99,7 @@ extension Unpickler {
     }
 
     /// One shared array per distinct shape or strides (a million tensors repeat a few of them).
-    private mutating func intern(_ values: [Int]) -> [Int] {
+    mutating func intern(_ values: [Int]) -> [Int] {
         if let known = layouts[values] { return known }
         if layouts.count < 4096 { layouts[values] = values }
         return values

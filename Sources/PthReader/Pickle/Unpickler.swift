@@ -18,25 +18,34 @@ struct Unpickler {
 
     let path: String
     let entry: String
-    private var cursor: ByteCursor
-    private var stack: [PickleValue] = []
-    private var marks: [Int] = []
+    /// The stream as given, for `load`'s second reading without the tensor lane.
+    private let start: ByteCursor
+    var cursor: ByteCursor
+    var stack: [PickleValue] = []
+    private(set) var marks: [Int] = []
     /// The memo: dense indices (all that `pickle` writes) in an array, any others in a dictionary.
-    private var memoDense: [PickleValue?] = []
+    private(set) var memoDense: [PickleValue?] = []
     private var memoSparse: [Int: PickleValue] = [:]
     /// Distinct indices set (`len(memo)` for `MEMOIZE`).
     private var memoCount = 0
     private var containers: [AnyObject] = []
     /// Shapes and strides already seen (see `intern`).
     var layouts: [[Int]: [Int]] = [:]
-    private var opcodeOffset = 0
-    private var created = 0
-    private let persistentLoad: PersistentLoad
+    var opcodeOffset = 0
+    var created = 0
+    let persistentLoad: PersistentLoad
+    /// Whether `torch.save`'s per-tensor opcodes take the tensor lane (`Unpickler+TensorLane.swift`).
+    var tensorLane = false
+    /// Tensors the lane read (for tests: the lane is taken, not just harmless).
+    var tensorsByLane = 0
+    /// Memo writes of the tensor lane, applied when it commits.
+    var lanePuts: [(index: Int, value: PickleValue)] = []
     /// Set when a read ran past the end of the bytes (the legacy reader then reads more and retries).
     private(set) var ranOutOfBytes = false
 
     init(bytes: [UInt8], offset: Int = 0, path: String, entry: String, persistentLoad: @escaping PersistentLoad) {
         self.cursor = ByteCursor(bytes, offset: offset)
+        self.start = cursor
         self.path = path
         self.entry = entry
         self.persistentLoad = persistentLoad
@@ -48,7 +57,22 @@ struct Unpickler {
     /// Runs the stream to its `STOP` and returns the result as a `Node` tree.
     mutating func load() throws -> Node {
         defer { teardown() }
-        let value = try run()
+        let value: PickleValue
+        do {
+            value = try run()
+        } catch is ElidedValueReferenced {
+            // An opcode referred to a value the tensor lane did not build: read the stream again,
+            // every opcode on its own. Persistent loads see the same ids in the same order again.
+            teardown()
+            cursor = start
+            marks.removeAll()
+            memoCount = 0
+            created = 0
+            ranOutOfBytes = false
+            tensorLane = false
+            tensorsByLane = 0
+            value = try run()
+        }
         var budget = Unpickler.maxNodes
         var path = Set<ObjectIdentifier>()
         return try node(from: value, depth: 0, budget: &budget, onPath: &path)
@@ -75,6 +99,10 @@ struct Unpickler {
             while true {
                 opcodeOffset = cursor.offset
                 let byte = try cursor.readByte()
+                if byte == PickleOpcode.mark.rawValue, tensorLane, case .global(.rebuildTensorV2)? = stack.last,
+                   try takeTensorLane() {
+                    continue
+                }
                 guard let op = PickleOpcode(rawValue: byte) else {
                     throw error("unsupported pickle opcode \(PickleOpcode.name(of: byte))")
                 }
@@ -172,13 +200,25 @@ struct Unpickler {
     }
 
     private mutating func memoGet(_ index: Int) throws -> PickleValue {
+        let found: PickleValue
+        if index < memoDense.count, let value = memoDense[index] {
+            found = value
+        } else {
+            guard let value = memoSparse[index] else { throw error("memo reference \(index) to nothing") }
+            found = value
+        }
+        if case .elided = found { throw ElidedValueReferenced() }
+        return found
+    }
+
+    /// `memo[index]` without the checks of `GET`, for the tensor lane (nil if absent).
+    func memoPeek(_ index: Int) -> PickleValue? {
         if index < memoDense.count, let value = memoDense[index] { return value }
-        guard let value = memoSparse[index] else { throw error("memo reference \(index) to nothing") }
-        return value
+        return memoSparse[index]
     }
 
     /// `memo[index] = value`; an index in the dense range shadows any sparse entry of it.
-    private mutating func memoSet(_ index: Int, _ value: PickleValue) {
+    mutating func memoSet(_ index: Int, _ value: PickleValue) {
         if index < memoDense.count {
             if memoDense[index] == nil && memoSparse[index] == nil { memoCount += 1 }
             memoDense[index] = value
@@ -426,6 +466,8 @@ struct Unpickler {
             }, ordered: box.ordered)
         case .global(let g):
             throw error("the object tree holds the bare global \(g.qualifiedName), which cannot be represented")
+        case .elided:
+            throw error("the object tree holds a value the tensor lane did not build")
         case .storage(let s):
             throw error("the object tree holds a bare storage '\(s.key)' outside a tensor, which is not supported")
         }
