@@ -1,14 +1,24 @@
 @testable import PthReader
 
-/// The pickle VM on arbitrary bytes, with a persistent-id loader like the torch zip reader's.
+/// The pickle VM on arbitrary bytes, with a persistent-id loader like the torch zip reader's,
+/// read twice: with the tensor lane and opcode by opcode. The two must agree (the same tree, or
+/// the same error); a disagreement stops the run as a crash.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzUnpickler(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    var unpickler = Unpickler(bytes: bytes, path: "fuzz.pkl", entry: "data.pkl") { pid in
-        try TorchZipFormat.storageRef(pid, path: "fuzz.pkl", entry: "data.pkl")
+    func read(lane: Bool) -> String {
+        var declared: [String: StorageRef] = [:]
+        var unpickler = Unpickler(bytes: bytes, path: "fuzz.pkl", entry: "data.pkl") { pid in
+            let ref = try TorchZipFormat.storageRef(pid, path: "fuzz.pkl", entry: "data.pkl")
+            if let first = declared[ref.key] { return first }
+            declared[ref.key] = ref
+            return ref
+        }
+        unpickler.maxCreatedValues = 1_000_000
+        unpickler.tensorLane = lane
+        do { return "\(try unpickler.load())" } catch { return "error: \(error)" }
     }
-    unpickler.maxCreatedValues = 1_000_000
-    unpickler.tensorLane = true
-    _ = try? unpickler.load()
+    let withLane = read(lane: true), plain = read(lane: false)
+    if withLane != plain { fatalError("the tensor lane disagrees with the opcodes:\n\(withLane)\n\(plain)") }
     return 0
 }

@@ -9,11 +9,8 @@ import TestSupport
 @Suite struct HalfWeightTests {
     /// Deterministic pseudo-random floats in [-1, 1).
     static func values(_ count: Int, seed: UInt64) -> [Float] {
-        var state = seed
-        return (0..<count).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: state >> 11) % 2_000_000) / 1_000_000 - 1
-        }
+        var random = TestRandom(seed: seed)
+        return (0..<count).map { _ in Float(Int64(bitPattern: random.next() >> 11) % 2_000_000) / 1_000_000 - 1 }
     }
 
     /// Largest |a − b| relative to the largest |b| (1 when b is all zeros).

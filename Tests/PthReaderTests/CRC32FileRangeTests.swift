@@ -10,11 +10,8 @@ import TestSupport
 @Suite(.serialized) struct CRC32FileRangeTests {
     /// A temporary file of `count` pseudo-random bytes; its descriptor is open for reading.
     static func file(count: Int, in dir: URL) throws -> (path: String, fd: Int32, bytes: [UInt8]) {
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        let bytes = (0..<count).map { _ -> UInt8 in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return UInt8(truncatingIfNeeded: state >> 56)
-        }
+        var random = TestRandom(seed: 0x9E37_79B9_7F4A_7C15)
+        let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next() >> 56) }
         let path = dir.appendingPathComponent("bytes.bin").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let fd = open(path, O_RDONLY)

@@ -108,6 +108,36 @@ import TestSupport
         for cut in stride(from: 40, to: whole.count, by: 7) { expectSame(both(Array(whole[..<cut]))) }
     }
 
+    /// Damaged copies of real `data.pkl`s (bytes overwritten, dropped, doubled) read the same both
+    /// ways: the same tree or the same error. Deterministic; the fuzzer's `unpickler` target
+    /// makes the same comparison on whatever it generates.
+    @Test func damagedPicklesReadTheSameBothWays() throws {
+        let files = try TensorLaneTests.torchZips().prefix(6)
+        var rng = TestRandom(seed: 0x1A4E)
+        var mutants = 0, laneTaken = 0
+        for file in files {
+            let archive = try ZipArchive(path: file)
+            let entry = try #require(archive.entries.filter { $0.name.hasSuffix("data.pkl") }.min { $0.name.count < $1.name.count })
+            let original = try archive.contents(of: entry)
+            for _ in 0..<300 {
+                var bytes = original
+                for _ in 0...((rng.next() >> 40) % 3) {
+                    let at = Int((rng.next() >> 24) % UInt64(bytes.count))
+                    switch (rng.next() >> 40) % 3 {
+                    case 0: bytes[at] = UInt8(truncatingIfNeeded: rng.next() >> 56)
+                    case 1: bytes.remove(at: at)
+                    default: bytes.insert(bytes[at], at: at)
+                    }
+                }
+                let r = both(bytes)
+                expectSame(r)
+                mutants += 1
+                laneTaken += r.byLane > 0 ? 1 : 0
+            }
+        }
+        #expect(mutants >= 1_500 && laneTaken > mutants / 5, "\(mutants) mutants, the lane taken in \(laneTaken)")
+    }
+
     @Test func repeatedKeysKeepTheirFirstPlaceAndLastValue() throws {
         // {"a": 1, "b": 2, "a": 3, "c": 4, "b": 5} → {"a": 3, "b": 5, "c": 4}
         var bytes: [UInt8] = [0x80, 0x02, 0x7D, 0x28]
