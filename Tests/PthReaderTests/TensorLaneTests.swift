@@ -138,6 +138,17 @@ import TestSupport
         #expect(mutants >= 1_500 && laneTaken > mutants / 5, "\(mutants) mutants, the lane taken in \(laneTaken)")
     }
 
+    /// A key set over and over does not pile up: the dict resolves repeats when its items reach
+    /// 2^20 (then twice the distinct keys), so its size stays bounded by the distinct keys.
+    @Test func aKeySetAgainAndAgainDoesNotPileUp() {
+        let dict = DictBox(ordered: false)
+        let sets = DictBox.smallestCompaction + 10
+        for i in 0..<sets { dict.set(.string(i % 2 == 0 ? "k" : "j"), .int(i)) }
+        #expect(dict.heldCount <= 12, "\(dict.heldCount) items held after \(sets) sets of 2 keys")
+        let values = dict.items.map { item -> Int in if case .int(let v) = item.value { return v } else { return -1 } }
+        #expect(values == [sets - 2, sets - 1])
+    }
+
     @Test func repeatedKeysKeepTheirFirstPlaceAndLastValue() throws {
         // {"a": 1, "b": 2, "a": 3, "c": 4, "b": 5} → {"a": 3, "b": 5, "c": 4}
         var bytes: [UInt8] = [0x80, 0x02, 0x7D, 0x28]

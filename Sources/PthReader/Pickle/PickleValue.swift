@@ -72,11 +72,18 @@ final class ListBox {
 /// byte for byte (never by Unicode canonical equivalence), and `1`, `True` and `1.0` as one key.
 /// Nothing reads a dict while the pickle builds it, so `set` only appends and `items` resolves
 /// repeated keys once, with one hash per key into a table of the right size (growing a table
-/// key by key rehashed a million-key state dict twice over).
+/// key by key rehashed a million-key state dict twice over). So that a pickle setting one key
+/// again and again cannot grow the items without bound, they are also resolved whenever they
+/// reach `compactAt`: never more than twice the distinct keys, or 2^20, are held.
 final class DictBox {
     private var raw: [(key: PickleValue, value: PickleValue)] = []
     /// Whether `raw` may hold a key twice.
     private var unresolved = false
+    /// The item count at which `set` resolves repeated keys.
+    private var compactAt = DictBox.smallestCompaction
+    static let smallestCompaction = 1 << 20
+    /// Items held, repeated keys included (for tests of the bound).
+    var heldCount: Int { raw.count }
     let ordered: Bool
     var depth = 1
     init(ordered: Bool) { self.ordered = ordered }
@@ -94,6 +101,11 @@ final class DictBox {
     func set(_ key: PickleValue, _ value: PickleValue) {
         raw.append((key, value))
         unresolved = raw.count > 1
+        if raw.count >= compactAt {
+            raw = DictBox.resolve(raw)
+            unresolved = false
+            compactAt = Swift.max(DictBox.smallestCompaction, 2 * raw.count)
+        }
     }
 
     /// Keeps the first position of each key with the last value set for it.

@@ -24,7 +24,7 @@ struct Unpickler {
     var stack: [PickleValue] = []
     private(set) var marks: [Int] = []
     /// The memo: dense indices (all that `pickle` writes) in an array, any others in a dictionary.
-    private(set) var memoDense: [PickleValue?] = []
+    private var memoDense: [PickleValue?] = []
     private var memoSparse: [Int: PickleValue] = [:]
     /// Distinct indices set (`len(memo)` for `MEMOIZE`).
     private var memoCount = 0
