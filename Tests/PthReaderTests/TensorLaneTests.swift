@@ -62,13 +62,15 @@ import TestSupport
         #expect(laneTensors > 100, "the lane read \(laneTensors) tensors")
     }
 
-    /// `{"w": <float tensor of 3>, "shape": <GET of the tensor's size tuple>}`, written as torch writes the tensor.
+    /// `{"w": <float tensor of 3>, "shape": <GET of the tensor's size tuple>}`, written as torch writes
+    /// the tensor; `strayMark` puts one more `MARK` between the global and the arguments.
     private func pickle(requiresGrad: [UInt8] = [0x89], storageClass: String = "torch\nFloatStorage\n",
+                        strayMark: Bool = false,
                         tail: [UInt8] = [0x8C, 5] + Array("shape".utf8) + [0x68, 8]) -> [UInt8] {
         func text(_ s: String) -> [UInt8] { [0x8C, UInt8(s.utf8.count)] + Array(s.utf8) }
         var b: [UInt8] = [0x80, 0x02, 0x7D, 0x71, 0, 0x28] + text("w") + [0x71, 1]
         b += [0x63] + Array("torch._utils\n_rebuild_tensor_v2\n".utf8) + [0x71, 2]
-        b += [0x28, 0x28] + text("storage") + [0x71, 3] + [0x63] + Array(storageClass.utf8) + [0x71, 4]
+        b += (strayMark ? [0x28] : []) + [0x28, 0x28] + text("storage") + [0x71, 3] + [0x63] + Array(storageClass.utf8) + [0x71, 4]
         b += text("0") + [0x71, 5] + text("cpu") + [0x71, 6] + [0x4B, 3, 0x74, 0x71, 7, 0x51]
         b += [0x4B, 0, 0x4B, 3, 0x85, 0x71, 8, 0x4B, 1, 0x85, 0x71, 9] + requiresGrad
         b += [0x63] + Array("collections\nOrderedDict\n".utf8) + [0x71, 10, 0x29, 0x52, 0x71, 11, 0x74, 0x71, 12, 0x52, 0x71, 13]
@@ -103,6 +105,12 @@ import TestSupport
         expectSame(untyped)
         guard case .failure(let error) = untyped.lane else { Issue.record("accepted an untyped storage"); return }
         #expect("\(error)".contains("untyped storage '0' without a dtype"))
+        // A MARK between the global and its arguments: the opcodes refuse to pop the global across
+        // it at the REDUCE, so the lane must step aside rather than build the tensor.
+        let stray = both(pickle(strayMark: true, tail: tail))
+        expectSame(stray)
+        #expect(stray.byLane == 0)
+        guard case .failure = stray.plain else { Issue.record("the opcodes accepted a global popped across a MARK"); return }
         // Cut anywhere: the same error as the opcodes give.
         let whole = pickle(tail: tail)
         for cut in stride(from: 40, to: whole.count, by: 7) { expectSame(both(Array(whole[..<cut]))) }
