@@ -34,15 +34,25 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// Every storage by key; built on first use when the reader gave each tensor's storage instead.
     var storages: [String: StorageLocation] {
-        storageTable.value { [tensors, storagePerTensor] in
+        storageTable.value { [tensors, storagePerTensor, numberedStorages, namedStorages] in
             var storages: [String: StorageLocation] = [:]
-            storages.reserveCapacity(tensors.count)
-            for (i, t) in tensors.enumerated() { storages[t.storageKey] = storagePerTensor?[i] }
+            if let storagePerTensor {
+                storages.reserveCapacity(tensors.count)
+                for (i, t) in tensors.enumerated() { storages[t.storageKey] = storagePerTensor[i] }
+                return storages
+            }
+            storages = namedStorages
+            // `String(n)` spells the key back exactly: a numbered key is canonical decimal.
+            for (n, location) in numberedStorages.enumerated() { if let location { storages[String(n)] = location } }
             return storages
         }
     }
     private let storageTable: LazyValue<[String: StorageLocation]>
     private let storagePerTensor: [StorageLocation]?
+    /// The storages whose keys are canonical decimals (`"0"`, `"1"`, …, torch's keys), by number,
+    /// when a reader gave them so; `namedStorages` holds the others then.
+    private let numberedStorages: [StorageLocation?]
+    private let namedStorages: [String: StorageLocation]
     /// Tensor positions by name. No two names are canonically equivalent (refused when opened),
     /// so a lookup finds the one candidate, whose bytes are then compared. Built on first use
     /// when the reader vouched for the names (`namesUnique`): `inspect` never looks one up.
@@ -58,15 +68,21 @@ public final class Checkpoint: @unchecked Sendable {
     /// (distinct ASCII names at the top level of a safetensors header), so nothing is refused here
     /// and the name index waits for its first use. `storagePerTensor`, when a reader gives it, is each tensor's own storage in tensor order:
     /// every tensor has a storage key of its own, found in `storages` (safetensors), so no key is
-    /// hashed to number the storages.
+    /// hashed to number the storages. `numberedStorages`, when a reader gives it, holds the
+    /// storages whose keys are canonical decimals by their number (`storages` the others): a
+    /// tensor's storage is then found by parsing its key, without hashing it.
     init(path: String, format: CheckpointFormat, root: Node, storages: [String: StorageLocation],
          configJSON: Data? = nil, adapterConfigJSON: Data? = nil, gguf: GGUFFile? = nil,
-         storagePerTensor: [StorageLocation]? = nil, namesUnique: Bool = false) throws {
+         storagePerTensor: [StorageLocation]? = nil, numberedStorages: [StorageLocation?] = [],
+         namesUnique: Bool = false) throws {
         self.path = path
         self.format = format
-        let lazyStorages = storages.isEmpty && storagePerTensor != nil
+        let perTensor = storages.isEmpty && storagePerTensor != nil && numberedStorages.isEmpty
+        let lazyStorages = perTensor || !numberedStorages.isEmpty
         self.storageTable = LazyValue(lazyStorages ? nil : storages)
-        self.storagePerTensor = lazyStorages ? storagePerTensor : nil
+        self.storagePerTensor = perTensor ? storagePerTensor : nil
+        self.numberedStorages = numberedStorages
+        self.namedStorages = numberedStorages.isEmpty ? [:] : storages
         self.configJSON = configJSON
         self.adapterConfigJSON = adapterConfigJSON
         self.gguf = gguf
@@ -83,14 +99,22 @@ public final class Checkpoint: @unchecked Sendable {
         var storageUsers: [Int32] = []
         var locations: [StorageLocation?] = []
         // Names are canonically distinct here (`uniqueIndex`), so keys equal to them are too.
-        if let storagePerTensor, storagePerTensor.count == tensors.count {
+        if numberedStorages.isEmpty, let storagePerTensor, storagePerTensor.count == tensors.count {
             storageIDs = (0..<Int32(tensors.count)).map { $0 }
             storageUsers = [Int32](repeating: 1, count: tensors.count)
             locations = storagePerTensor
         } else {
+            // Numbered storages keep their number; the others are numbered after them.
+            storageUsers = [Int32](repeating: 0, count: numberedStorages.count)
+            locations = numberedStorages
             ids.reserveCapacity(storages.count)
             storageIDs.reserveCapacity(tensors.count)
             for i in tensors.indices {
+                if let n = NumberedRecords.decimal(tensors[i].storageKey), n < numberedStorages.count, numberedStorages[n] != nil {
+                    storageIDs.append(Int32(n))
+                    storageUsers[n] += 1
+                    continue
+                }
                 let next = Int32(storageUsers.count)
                 let id = Checkpoint.number(&ids[tensors[i].storageKey, default: next])
                 if id == next {

@@ -173,7 +173,7 @@ import TestSupport
 
 @Suite struct NumberedRecordsTests {
     private func entry(_ index: Int, _ name: String, utf8: Bool = true) -> ZipArchive.Entry {
-        ZipArchive.Entry(index: index, name: name, nameIsUTF8: utf8, size: 4, compressedSize: 4, compressed: false,
+        ZipArchive.Entry(index: index, rawName: ArraySlice(name.utf8), nameIsUTF8: utf8, size: 4, compressedSize: 4, compressed: false,
                          crc: 0, localHeaderOffset: 0)
     }
 

@@ -9,17 +9,17 @@ import Foundation
 enum TorchZipFormat {
     static func read(path: String) throws -> Checkpoint {
         let archive = try ZipArchive(path: path)
-        // Names are compared as bytes: a million records make `String`'s Unicode-aware
-        // `hasPrefix`/`hasSuffix` a measurable cost, and torch compares bytes too.
-        let names = archive.entries.map(\.name)
-        guard let pickleName = names.filter({ endsWith($0, "data.pkl") && $0.split(separator: "/").count <= 2 })
-            .min(by: { $0.count < $1.count }) else {
-            if names.contains(where: { endsWith($0, "constants.pkl") || $0.contains("/code/") }) { throw PthReaderError.torchScript(path: path) }
+        // Names are tested as bytes (no `String` per record: a million records make that a
+        // measurable cost), as torch tests them.
+        let names = archive.entries.lazy.map(\.rawName)
+        guard let pickleName = names.filter({ endsWith($0, "data.pkl") && $0.split(separator: UInt8(ascii: "/")).count <= 2 })
+            .map({ String(decoding: $0, as: UTF8.self) }).min(by: { $0.count < $1.count }) else {
+            if names.contains(where: { endsWith($0, "constants.pkl") || contains($0, "/code/") }) { throw PthReaderError.torchScript(path: path) }
             throw PthReaderError.unrecognizedFormat(path: path, reason: "zip archive without a data.pkl record")
         }
         let prefix = String(pickleName.dropLast("data.pkl".count))
         let codePrefix = prefix + "code/", dataPrefix = prefix + "data/"
-        if archive.entry(named: prefix + "constants.pkl") != nil || names.contains(where: { $0.utf8.starts(with: codePrefix.utf8) }) {
+        if archive.entry(named: prefix + "constants.pkl") != nil || names.contains(where: { $0.starts(with: codePrefix.utf8) }) {
             throw PthReaderError.torchScript(path: path)
         }
         if let order = archive.entry(named: prefix + "byteorder") {
@@ -41,9 +41,9 @@ enum TorchZipFormat {
         }
         let pickle = try archive.contents(of: pickleEntry, limit: limit)
 
+        // Storages declared so far: by number for the keys torch writes (`"0"`, `"1"`, …), which
+        // `Checkpoint` finds by number too; any other key by name.
         var storages: [String: StorageLocation] = [:]
-        storages.reserveCapacity(records)
-        // Storages already declared, by number for the keys torch writes (`"0"`, `"1"`, …).
         var declared = [StorageLocation?](repeating: nil, count: numbered.byNumber.count)
         var unpickler = Unpickler(bytes: pickle, path: path, entry: pickleName) { pid in
             let ref = try storageRef(pid, path: path, entry: pickleName)
@@ -68,21 +68,27 @@ enum TorchZipFormat {
             }
             let location = StorageLocation(source: ZipEntrySource(archive: archive, entry: record), offset: 0,
                                            byteCount: needed, dtype: ref.dtype)
-            storages[ref.key] = location
-            if let number { declared[number] = location }
+            if let number { declared[number] = location } else { storages[ref.key] = location }
             return ref
         }
         unpickler.maxCreatedValues = maxCreatedValues(storageRecords: records)
         unpickler.tensorLane = true
         let root = try unpickler.load()
-        return try Checkpoint(path: path, format: .torchZip, root: root, storages: storages,
+        return try Checkpoint(path: path, format: .torchZip, root: root, storages: storages, numberedStorages: declared,
                               namesUnique: root.isFlatDictOfTensorsWithASCIIKeys)
     }
 
-    /// Whether `name`'s UTF-8 bytes end with `suffix`'s.
-    private static func endsWith(_ name: String, _ suffix: StaticString) -> Bool {
+    /// Whether a raw name ends with `suffix`'s bytes.
+    private static func endsWith(_ name: ArraySlice<UInt8>, _ suffix: StaticString) -> Bool {
         let tail = UnsafeBufferPointer(start: suffix.utf8Start, count: suffix.utf8CodeUnitCount)
-        return name.utf8.count >= tail.count && name.utf8.suffix(tail.count).elementsEqual(tail)
+        return name.count >= tail.count && name.suffix(tail.count).elementsEqual(tail)
+    }
+
+    /// Whether a raw name contains `part`'s bytes.
+    private static func contains(_ name: ArraySlice<UInt8>, _ part: StaticString) -> Bool {
+        let needle = UnsafeBufferPointer(start: part.utf8Start, count: part.utf8CodeUnitCount)
+        guard name.count >= needle.count else { return false }
+        return (name.startIndex...(name.endIndex - needle.count)).contains { name[$0..<($0 + needle.count)].elementsEqual(needle) }
     }
 
     /// Bytes of `data.pkl` allowed whatever the file holds: room for a large non-tensor payload
@@ -143,8 +149,7 @@ struct NumberedRecords {
         var byNumber = [Int32](repeating: -1, count: entries.count)
         let prefix = Array(dataPrefix.utf8)
         for entry in entries {
-            var name = entry.name
-            name.withUTF8 { bytes in
+            entry.rawName.withUnsafeBufferPointer { bytes in
                 guard bytes.starts(with: prefix) else { return }
                 recordCount += 1
                 // Only names that are valid UTF-8 can be asked for by a key (as in `entry(named:)`).
@@ -159,9 +164,14 @@ struct NumberedRecords {
 
     /// The number of the record for storage `key`, when the key is a number and that record exists.
     func number(of key: String) -> Int? {
-        var key = key
-        guard let n = key.withUTF8({ NumberedRecords.decimal($0) }), n < byNumber.count, byNumber[n] >= 0 else { return nil }
+        guard let n = NumberedRecords.decimal(key), n < byNumber.count, byNumber[n] >= 0 else { return nil }
         return n
+    }
+
+    /// The number a storage key spells in canonical decimal (`"12"`, not `"012"`), if it does.
+    static func decimal(_ key: String) -> Int? {
+        var key = key
+        return key.withUTF8 { decimal($0) }
     }
 
     /// A decimal number as torch writes one: digits only, no leading zero, at most 9 of them.

@@ -3,18 +3,21 @@ import Foundation
 
 /// A zip archive opened read-only, safe to read from any number of threads at once.
 ///
-/// libzip opens and validates the archive (`ZIP_CHECKCONS`) and inflates compressed records;
-/// our own `ZipDirectory` gives each record's raw name, CRC-32 and local-header offset. STORED
-/// records (all that torch writes) are read with `pread` on our own descriptor, without libzip;
+/// Our own `ZipDirectory` gives each record's raw name, CRC-32 and local-header offset; each
+/// local header is compared with its directory entry on the record's first read. libzip opens
+/// the archive (`ZIP_CHECKCONS`) only when it holds a compressed record, which it inflates: its
+/// open makes a system call per record, seconds for a million of them. STORED records (all
+/// that torch writes) are read with `pread` on our own descriptor, without libzip;
 /// their CRC-32 is checked with ISA-L against the central directory on every read that covers
 /// the whole record, and once per record for partial reads, so a flipped byte is always an error
 /// naming the record. Names are looked up in a dictionary built once, keyed by the raw name bytes.
 final class ZipArchive: @unchecked Sendable {
-    // @unchecked Sendable: every stored property is immutable except `state` and the libzip
-    // handle, which are only touched while holding `lock`; `fd` is only used with `pread`,
-    // which is safe to call concurrently on one descriptor.
+    // @unchecked Sendable: every stored property is immutable except `dataOffsets`, `verified`
+    // and the libzip handle's state, which are only touched while holding `lock`; `fd` is only
+    // used with `pread`, which is safe to call concurrently on one descriptor.
     let path: String
-    private let handle: OpaquePointer
+    /// libzip's handle, for an archive that holds a compressed record (nil otherwise).
+    private let handle: OpaquePointer?
     /// Read only with `pread` and `copy_file_range` (both take explicit offsets).
     let fd: Int32
     private let fileSize: Int
@@ -27,9 +30,13 @@ final class ZipArchive: @unchecked Sendable {
     /// One entry of the central directory.
     struct Entry: Sendable {
         let index: Int
-        let name: String
+        /// The name exactly as stored (a slice of the directory's bytes): looked up, compared with
+        /// the local header's and tested byte for byte, without making a `String` of it.
+        let rawName: ArraySlice<UInt8>
         /// Whether the raw name is valid UTF-8 (`name` spells it exactly); only such names are found by `entry(named:)`.
         let nameIsUTF8: Bool
+        /// The name as text (invalid UTF-8 shown as U+FFFD), for messages and record names.
+        var name: String { String(decoding: rawName, as: UTF8.self) }
         let size: Int
         let compressedSize: Int
         let compressed: Bool
@@ -38,9 +45,9 @@ final class ZipArchive: @unchecked Sendable {
     }
 
     let entries: [Entry]
-    /// Entries by name, for the names that are valid UTF-8 (no `String` spells any other), keyed
-    /// by their bytes: hashing a `[UInt8]` key a byte at a time cost 3 % of a million-record zip.
-    private let byName: [UTF8Key: Int]
+    /// Entry numbers by their raw name bytes (no `String` per name: making a million of them cost
+    /// 6 % of opening a million-record zip).
+    private let byName: ByteKeyIndex
 
     init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -52,35 +59,35 @@ final class ZipArchive: @unchecked Sendable {
             throw PthReaderError.unreadable(path: path, reason: reason)
         }
         let fileSize = Int(info.st_size)
-        let directory: Result<ZipDirectory, ZipDirectory.Failure>
-        do { directory = .success(try ZipDirectory.read(fd: fd, fileSize: fileSize)) } catch { directory = .failure(error) }
-        var entries: [Entry] = []
-        var byName: [UTF8Key: Int] = [:]
-        if case .success(let d) = directory {
-            // Two records of one name are refused before libzip sees them (it says "File already exists").
-            do { (entries, byName) = try ZipArchive.index(d.records) } catch { close(fd); throw error.withPath(path) }
-        }
-        var code: Int32 = 0
-        guard let handle = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code) else {
+        let directory: ZipDirectory
+        do { directory = try ZipDirectory.read(fd: fd, fileSize: fileSize) } catch {
             close(fd)
-            var error = zip_error_t()
-            zip_error_init_with_code(&error, code)
-            defer { zip_error_fini(&error) }
-            throw PthReaderError.unrecognizedFormat(path: path, reason: "not a readable zip archive (\(String(cString: zip_error_strerror(&error))))")
-        }
-        if case .failure(let failure) = directory {
-            zip_close(handle)
-            close(fd)
-            let reason: String
-            switch failure {
-            case .notZip(let r), .malformed(let r): reason = r
+            switch error {
+            case .notZip(let r): throw PthReaderError.unrecognizedFormat(path: path, reason: "not a readable zip archive (\(r))")
+            case .malformed(let r): throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory: \(r)")
             }
-            throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory: \(reason)")
         }
-        guard zip_get_num_entries(handle, 0) == Int64(entries.count) else {
-            zip_close(handle)
-            close(fd)
-            throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory lists \(entries.count) entries but libzip reads \(zip_get_num_entries(handle, 0))")
+        let entries: [Entry], byName: ByteKeyIndex
+        // Two records of one name are refused by name (libzip says "File already exists").
+        do { (entries, byName) = try ZipArchive.index(directory.records) } catch { close(fd); throw error.withPath(path) }
+        // libzip only to inflate compressed records (it checks the archive's consistency first).
+        var handle: OpaquePointer?
+        if entries.contains(where: \.compressed) {
+            var code: Int32 = 0
+            guard let opened = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code) else {
+                close(fd)
+                var error = zip_error_t()
+                zip_error_init_with_code(&error, code)
+                defer { zip_error_fini(&error) }
+                throw PthReaderError.unrecognizedFormat(path: path, reason: "not a readable zip archive (\(String(cString: zip_error_strerror(&error))))")
+            }
+            guard zip_get_num_entries(opened, 0) == Int64(entries.count) else {
+                let count = zip_get_num_entries(opened, 0)
+                zip_close(opened)
+                close(fd)
+                throw PthReaderError.malformed(path: path, entry: nil, reason: "zip central directory lists \(entries.count) entries but libzip reads \(count)")
+            }
+            handle = opened
         }
         self.path = path
         self.handle = handle
@@ -92,8 +99,11 @@ final class ZipArchive: @unchecked Sendable {
         self.verified = [Bool](repeating: false, count: entries.count)
     }
 
+    /// Whether libzip opened the archive (it holds a compressed record).
+    var usesLibzip: Bool { handle != nil }
+
     deinit {
-        zip_close(handle)
+        if let handle { zip_close(handle) }
         close(fd)
     }
 
@@ -107,18 +117,18 @@ final class ZipArchive: @unchecked Sendable {
 
     /// The entries of the directory's records and the index of their names, refusing a name
     /// stored twice (compared byte for byte).
-    private static func index(_ records: [ZipDirectory.Record]) throws(DuplicateName) -> ([Entry], [UTF8Key: Int]) {
+    private static func index(_ records: [ZipDirectory.Record]) throws(DuplicateName) -> ([Entry], ByteKeyIndex) {
         var entries: [Entry] = []
         entries.reserveCapacity(records.count)
-        var byName: [UTF8Key: Int] = [:]
-        byName.reserveCapacity(records.count)
-        var otherNames: Set<ArraySlice<UInt8>> = []
+        var byName = ByteKeyIndex(expected: records.count)
         for (i, r) in records.enumerated() {
-            let valid = String(validating: r.rawName, as: UTF8.self)
-            let name = valid ?? String(decoding: r.rawName, as: UTF8.self)
-            let unique = valid.map { byName.updateValue(i, forKey: UTF8Key($0)) == nil } ?? otherNames.insert(r.rawName).inserted
-            guard unique else { throw DuplicateName(name: name) }
-            entries.append(Entry(index: i, name: name, nameIsUTF8: valid != nil, size: r.size,
+            let hash = r.rawName.withUnsafeBufferPointer { ByteKeyIndex.hash($0) }
+            guard byName.find(hash: hash, matches: { records[$0].rawName == r.rawName }) == nil else {
+                throw DuplicateName(name: String(decoding: r.rawName, as: UTF8.self))
+            }
+            byName.insert(i, hash: hash)
+            let utf8 = r.rawName.allSatisfy { $0 < 0x80 } || String(validating: r.rawName, as: UTF8.self) != nil
+            entries.append(Entry(index: i, rawName: r.rawName, nameIsUTF8: utf8, size: r.size,
                                  compressedSize: r.compressedSize, compressed: r.method != 0, crc: r.crc,
                                  localHeaderOffset: r.localHeaderOffset))
         }
@@ -126,7 +136,12 @@ final class ZipArchive: @unchecked Sendable {
     }
 
     /// The entry with exactly this name (byte-for-byte), if any.
-    func entry(named name: String) -> Entry? { byName[UTF8Key(name)].map { entries[$0] } }
+    func entry(named name: String) -> Entry? {
+        var name = name
+        return name.withUTF8 { bytes in
+            byName.find(hash: ByteKeyIndex.hash(bytes), matches: { entries[$0].rawName.elementsEqual(bytes) })
+        }.map { entries[Int($0)] }
+    }
 
     /// Reads a whole entry (used for small records such as `data.pkl` and `byteorder`).
     func contents(of entry: Entry, limit: Int = 1 << 30) throws -> [UInt8] {
@@ -200,13 +215,17 @@ final class ZipArchive: @unchecked Sendable {
         let known = dataOffsets[entry.index]
         lock.unlock()
         if known >= 0 { return known }
-        var header = [UInt8](repeating: 0, count: 30)
-        guard entry.localHeaderOffset <= fileSize - 30 else {
+        // The fixed 30 bytes and the name (the directory placed both before itself).
+        var header = [UInt8](repeating: 0, count: 30 + entry.rawName.count)
+        guard entry.localHeaderOffset <= fileSize - header.count else {
             throw PthReaderError.malformed(path: path, entry: entry.name, reason: "local header offset \(entry.localHeaderOffset) lies outside the file")
         }
         try header.withUnsafeMutableBytes { try preadFully($0, at: entry.localHeaderOffset, entry: entry) }
         guard ZipDirectory.le32(header, 0) == 0x0403_4B50 else {
             throw PthReaderError.malformed(path: path, entry: entry.name, reason: "local header signature missing at byte \(entry.localHeaderOffset)")
+        }
+        if let mismatch = localHeaderMismatch(header, entry) {
+            throw PthReaderError.malformed(path: path, entry: entry.name, reason: "the local header at byte \(entry.localHeaderOffset) disagrees with the zip directory (\(mismatch))")
         }
         let start = entry.localHeaderOffset + 30 + Int(ZipDirectory.le16(header, 26)) + Int(ZipDirectory.le16(header, 28))
         guard start <= fileSize, entry.size <= fileSize - start, entry.size == entry.compressedSize else {
@@ -214,6 +233,22 @@ final class ZipArchive: @unchecked Sendable {
         }
         lock.lock(); dataOffsets[entry.index] = start; lock.unlock()
         return start
+    }
+
+    /// What a STORED record's local header (30 bytes and its name) says differently from the
+    /// directory, if anything: libzip's `ZIP_CHECKCONS` comparison, made when the record is first
+    /// read. With a data descriptor (flag bit 3) the header may leave CRC-32 and sizes at 0; a
+    /// ZIP64 size (0xFFFFFFFF) is taken from the directory.
+    private func localHeaderMismatch(_ header: [UInt8], _ entry: Entry) -> String? {
+        let nameLength = Int(ZipDirectory.le16(header, 26))
+        guard nameLength == entry.rawName.count, header[30...].elementsEqual(entry.rawName) else { return "another name" }
+        guard ZipDirectory.le16(header, 8) == 0 else { return "compression method \(ZipDirectory.le16(header, 8)), not stored" }
+        let crc = ZipDirectory.le32(header, 14), compressed = ZipDirectory.le32(header, 18), size = ZipDirectory.le32(header, 22)
+        if ZipDirectory.le16(header, 6) & 0x8 != 0, crc == 0, compressed == 0, size == 0 { return nil }
+        guard crc == entry.crc else { return "CRC-32" }
+        func same(_ local: UInt32, _ central: Int) -> Bool { local == 0xFFFF_FFFF || Int(local) == central }
+        guard same(compressed, entry.compressedSize), same(size, entry.size) else { return "size" }
+        return nil
     }
 
     private func preadFully(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int, entry: Entry) throws {
@@ -246,6 +281,8 @@ final class ZipArchive: @unchecked Sendable {
     /// Reading from the start is what torch does too: deflate streams cannot seek.
     private func readCompressed(_ entry: Entry, offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
         lock.lock(); defer { lock.unlock() }
+        // Opened whenever the archive holds a compressed record.
+        guard let handle else { throw PthReaderError.malformed(path: path, entry: entry.name, reason: "compressed record in an archive libzip did not open") }
         guard let file = zip_fopen_index(handle, UInt64(entry.index), 0) else {
             throw PthReaderError.malformed(path: path, entry: entry.name, reason: "cannot open record: \(String(cString: zip_strerror(handle)))")
         }

@@ -3,10 +3,10 @@ import Foundation
 /// A zip file's central directory read from its bytes: each record's raw name, method, CRC-32,
 /// sizes and local-header offset (ZIP64 fields resolved).
 ///
-/// libzip validates the archive and inflates compressed records; this gives what libzip's public
-/// API does not expose (where a record's bytes start, the name bytes exactly as stored) so that
-/// STORED records can be read with `pread` from any thread. Names stored twice are refused by
-/// `ZipArchive`, which indexes them.
+/// For an archive of STORED records (all that torch writes) this is the only parse: the records
+/// are read with `pread` from any thread and each local header is compared with its entry here on
+/// its first read (`ZipArchive`). libzip opens an archive that holds a compressed record, to
+/// inflate it. Names stored twice are refused by `ZipArchive`, which indexes them.
 struct ZipDirectory {
     struct Record {
         /// The name exactly as stored (compared byte for byte, as torch's reader does), a slice
@@ -26,6 +26,8 @@ struct ZipDirectory {
     }
 
     let records: [Record]
+    /// Where the central directory starts: every record's local header and data lie before it.
+    let directoryOffset: Int
 
     /// Reads the directory of the `fileSize`-byte file open at `fd`.
     static func read(fd: Int32, fileSize: Int) throws(Failure) -> ZipDirectory {
@@ -56,6 +58,10 @@ struct ZipDirectory {
         }
         guard cdOffset <= fileSize, cdSize <= fileSize - cdOffset else {
             throw .malformed("central directory (\(cdSize) bytes at \(cdOffset)) lies outside the \(fileSize)-byte file")
+        }
+        // Disk numbers: 0, or 0xFFFF where a ZIP64 record holds them.
+        guard [le16(tail, eocd + 4), le16(tail, eocd + 6)].allSatisfy({ $0 == 0 || $0 == 0xFFFF }) else {
+            throw .malformed("the archive spans several disks, which is not supported")
         }
         guard count <= cdSize / 46 + 1 else { throw .malformed("\(count) entries cannot fit a \(cdSize)-byte central directory") }
         let cd = try bytes(fd, at: cdOffset, count: cdSize)
@@ -93,11 +99,16 @@ struct ZipDirectory {
             guard size <= UInt64(Int.max), compressed <= UInt64(fileSize), local <= UInt64(fileSize) else {
                 throw .malformed("entry '\(String(decoding: name, as: UTF8.self))' has sizes or an offset beyond the file")
             }
+            // Its local header (30 bytes and the name, at least) and its data come before the
+            // directory (libzip's ZIP_CHECKCONS rule; all values are at most the file size here).
+            guard Int(local) + 30 + nameLength + Int(compressed) <= cdOffset else {
+                throw .malformed("entry '\(String(decoding: name, as: UTF8.self))' (\(compressed) bytes at \(local)) runs into the central directory at \(cdOffset)")
+            }
             records.append(Record(rawName: name, method: method, crc: crc, compressedSize: Int(compressed),
                                   size: Int(size), localHeaderOffset: Int(local)))
             p = end
         }
-        return ZipDirectory(records: records)
+        return ZipDirectory(records: records, directoryOffset: cdOffset)
     }
 
     /// Reads exactly `count` bytes at `offset`.
