@@ -187,4 +187,33 @@ import TestSupport
         // Not numbers as torch writes them, absent, or not spelled by any String: found by name instead.
         for key in ["07", "7", "x", "3", "2", "", "-1", "1 "] { #expect(records.number(of: key) == nil, "\(key)") }
     }
+
+    /// `Checkpoint` given storages by number and by name finds each tensor's storage either way:
+    /// a tie through one numbered storage counts once, `"01"` is a name, not the number 1.
+    @Test func checkpointFindsNumberedAndNamedStorages() throws {
+        func storage(_ value: Float, count: Int = 2) -> StorageLocation {
+            let bytes = [Float](repeating: value, count: count).withUnsafeBytes { Array($0) }
+            return StorageLocation(source: MemorySource(bytes: bytes), offset: 0, byteCount: bytes.count, dtype: .float32)
+        }
+        func tensor(_ name: String, _ key: String) -> DictItem {
+            DictItem(key: .string(name), value: .tensor(TensorEntry(name: "", dtype: .float32, shape: [2], strides: [1],
+                                                                  storageOffset: 0, storageKey: key)))
+        }
+        let root = Node.dict([tensor("a", "0"), tensor("b", "0"), tensor("c", "x"), tensor("d", "01"), tensor("e", "1")], ordered: true)
+        let checkpoint = try Checkpoint(path: "n.pth", format: .torchZip, root: root,
+                                        storages: ["x": storage(3), "01": storage(4)], numberedStorages: [storage(1), storage(2)])
+        let values = try checkpoint.tensors.map { try checkpoint.floats(of: $0) }
+        #expect(values == [[1, 1], [1, 1], [3, 3], [4, 4], [2, 2]])
+        #expect(checkpoint.parameterCount == 8 && checkpoint.storageByteCount == 32)
+        #expect(Set(checkpoint.storages.keys) == ["0", "1", "x", "01"])
+        // A numbered key past the table, or a hole in it, is a storage the file lacks.
+        let lacking: [(key: String, numbered: [StorageLocation?])] = [("2", [storage(1), storage(2)]), ("1", [storage(1), nil])]
+        for (key, numbered) in lacking {
+            let error = try #require(throws: PthReaderError.self) {
+                try Checkpoint(path: "n.pth", format: .torchZip, root: .dict([tensor("f", key)], ordered: true),
+                               storages: [:], numberedStorages: numbered)
+            }
+            #expect(error.description.contains("refers to storage '\(key)', which the file does not contain"), "\(error)")
+        }
+    }
 }

@@ -108,7 +108,7 @@ public enum GGUFWriter {
 
         let output = try AtomicOutputFile(target: path)
         let out = try ChunkedOutput(file: output)
-        var header = GGUFEncoder(out: out)
+        let header = GGUFEncoder(out: out)
         try header.append(magic)
         try header.append(version)
         try header.append(UInt64(tensors.count))
