@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// The `--json` of a report holding arrays of a million records (`inspect`'s tensors and modules,
 /// `targets`' targets), written in exactly the bytes `JSONEncoder` gives
@@ -134,24 +135,12 @@ struct JSONRecords {
     }
 
     private mutating func appendInt(_ value: Int) {
-        if value >= 0 && value < 10 {
-            bytes.append(UInt8(ascii: "0") + UInt8(value))
-        } else if value > 0 {
-            // Digits written straight into the buffer: no `String` per number.
-            var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-            withUnsafeMutableBytes(of: &digits) { d in
-                var n = value, i = d.count
-                while n > 0 { i -= 1; d[i] = UInt8(ascii: "0") + UInt8(n % 10); n /= 10 }
-                bytes.append(contentsOf: d[i...])
-            }
-        } else {
-            bytes.append(contentsOf: String(value).utf8)
-        }
+        bytes.append(decimal: value)
     }
 
     /// Appends a literal's bytes.
     private mutating func append(_ literal: StaticString) {
-        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(literal: literal)
     }
 
     /// A JSON string: `"` and `\` escaped, every other byte as it is (slashes unescaped). A string

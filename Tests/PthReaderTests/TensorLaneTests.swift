@@ -188,6 +188,19 @@ import TestSupport
         for key in ["07", "7", "x", "3", "2", "", "-1", "1 "] { #expect(records.number(of: key) == nil, "\(key)") }
     }
 
+    /// A storage key names a record under `data/`: never empty, never a path (`/`, `..`).
+    @Test(arguments: [("0", true), ("a.b", true), (".", true), (".x.", true), ("é", true),
+                      ("", false), ("a/b", false), ("/", false), ("..", false), ("x..y", false), ("a.", true)])
+    func storageKeysMustBePlainNames(key: String, plain: Bool) throws {
+        let pid: [PickleValue] = [.string("storage"), .global(.storageClass(.float32)), .string(key), .string("cpu"), .int(1)]
+        if plain {
+            #expect(try TorchZipFormat.storageRef(pid, path: "p", entry: "e").key == key)
+        } else {
+            let error = try #require(throws: PthReaderError.self) { try TorchZipFormat.storageRef(pid, path: "p", entry: "e") }
+            #expect(error.description.contains("storage key is not a plain name"), "\(error)")
+        }
+    }
+
     /// `Checkpoint` given storages by number and by name finds each tensor's storage either way:
     /// a tie through one numbered storage counts once, `"01"` is a name, not the number 1.
     @Test func checkpointFindsNumberedAndNamedStorages() throws {

@@ -98,8 +98,8 @@ extension ModuleKind {
 
     /// Appends `summary`'s UTF-8 bytes: no `String` per module when a million are listed.
     package func appendSummary(to out: inout [UInt8]) {
-        func text(_ s: StaticString) { s.withUTF8Buffer { out.append(contentsOf: $0) } }
-        func number(_ n: Int) { out.append(contentsOf: String(n).utf8) }
+        func text(_ s: StaticString) { out.append(literal: s) }
+        func number(_ n: Int) { out.append(decimal: n) }
         switch self {
         case .linear(let i, let o, let bias):
             text("Linear(in="); number(i); text(", out="); number(o); text(bias ? ", bias=True)" : ", bias=False)")
@@ -119,7 +119,8 @@ extension ModuleKind {
             text("Module(")
             for (k, p) in params.enumerated() {
                 if k > 0 { text(", ") }
-                out.append(contentsOf: p.name.utf8)
+                var name = p.name
+                name.withUTF8 { out.append(contentsOf: $0) }
                 text("=[")
                 for (j, size) in p.shape.enumerated() {
                     if j > 0 { text(", ") }

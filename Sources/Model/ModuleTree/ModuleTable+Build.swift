@@ -116,8 +116,12 @@ private struct ModuleLinks {
         var missing: [(length: Int, hash: Int)] = []
         var length = path.count
         var up: Int32 = 0
+        // The previous module's parent is often this one's (siblings come one after another):
+        // compared before any path is hashed.
+        let sibling = previous >= 0 ? parent[Int(previous)] : -1
         while true {
             let prefix = UnsafeBufferPointer(rebasing: path[..<length])
+            if sibling >= 0, matches(Int(sibling), prefix) { up = sibling; break }
             let hash = ByteKeyIndex.hash(prefix)
             if let known = index.find(hash: hash, matches: { matches($0, prefix) }) { up = known; break }
             missing.append((length, hash))

@@ -178,8 +178,15 @@ public struct ModuleTree: Sendable {
     /// Whether `name`, lowercased, contains `needle` (ASCII lowercase letters): on the bytes for an
     /// ASCII name, by `Character` otherwise (as `name.lowercased().contains(needle)`).
     static func lowercasedContains(_ name: Substring, _ needle: String) -> Bool {
+        // On the bytes in place when both are stored contiguously (native strings are): nil when
+        // they are not, or the name is not ASCII.
+        let inPlace: Bool?? = name.utf8.withContiguousStorageIfAvailable { h in
+            guard h.allSatisfy({ $0 < 0x80 }) else { return nil }
+            return needle.utf8.withContiguousStorageIfAvailable { n in asciiLowercasedContains(h, n) }
+        }
+        if case .some(.some(let found)) = inPlace { return found }
         if name.utf8.allSatisfy({ $0 < 0x80 }) {
-            // On the views in place: copying both into arrays cost two allocations per module.
+            // On the views: copying both into arrays cost two allocations per module.
             let h = name.utf8, n = needle.utf8
             guard h.count >= n.count else { return false }
             var start = h.startIndex
@@ -197,6 +204,20 @@ public struct ModuleTree: Sendable {
             return false
         }
         return name.lowercased().contains(needle)
+    }
+
+    /// Whether ASCII bytes `h`, lowercased, contain `n` (lowercase ASCII).
+    private static func asciiLowercasedContains(_ h: UnsafeBufferPointer<UInt8>, _ n: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard h.count >= n.count else { return false }
+        for start in 0...(h.count - n.count) {
+            var matched = true
+            for k in 0..<n.count {
+                let c = h[start + k]
+                if (c | (c >= 0x41 && c <= 0x5A ? 0x20 : 0)) != n[k] { matched = false; break }
+            }
+            if matched { return true }
+        }
+        return false
     }
 
     /// Infers a module's kind from its own parameters, its name, its children and (for a `gate`
