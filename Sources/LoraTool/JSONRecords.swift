@@ -76,10 +76,9 @@ struct JSONRecords {
     // MARK: - Fields of one record (keys must come in sorted order)
 
     private mutating func key(_ key: StaticString) {
-        if fieldCount > 0 { bytes.append(UInt8(ascii: ",")) }
+        append(fieldCount > 0 ? ",\n      \"" : "\n      \"")
         fieldCount += 1
-        append("\n      \"")
-        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        append(key)
         append("\" : ")
     }
 

@@ -67,9 +67,11 @@ public struct TensorEntry: Sendable, Equatable, Hashable {
 
     /// Whether the elements are laid out row-major without gaps (size-1 axes ignored).
     public var isContiguous: Bool {
-        let expected = TensorEntry.contiguousStrides(for: shape)
-        for axis in shape.indices where shape[axis] != 1 && strides[axis] != expected[axis] {
-            return false
+        // `contiguousStrides(for: shape)` axis by axis, without making the array.
+        var running = 1
+        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+            if shape[axis] != 1 && strides[axis] != running { return false }
+            running = running.multipliedReportingOverflow(by: Swift.max(shape[axis], 1)).partialValue
         }
         return true
     }

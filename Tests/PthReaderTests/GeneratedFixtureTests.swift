@@ -107,6 +107,15 @@ import TestSupport
         #expect(!transposed.isContiguous)
     }
 
+    /// Contiguity is the row-major stride test, size-1 axes ignored (as the merge and writers need it).
+    @Test(arguments: [([2, 3], [3, 1], true), ([2, 3], [1, 2], false), ([1, 3], [99, 1], true), ([2, 1, 3], [3, 7, 1], true),
+                      ([2, 3], [4, 1], false), ([0, 3], [3, 1], true), ([0, 3], [5, 1], false), ([], [], true),
+                      ([1 << 62, 2], [2, 1], true), ([3], [2], false), ([3, 4, 5], [20, 5, 1], true), ([3, 4, 5], [20, 1, 4], false)])
+    func contiguityIsTheRowMajorStrideTest(shape: [Int], strides: [Int], contiguous: Bool) {
+        let t = TensorEntry(name: "t", dtype: .float32, shape: shape, strides: strides, storageOffset: 0, storageKey: "0")
+        #expect(t.isContiguous == contiguous)
+    }
+
     /// Decodes little-endian elements exactly into doubles (every supported dtype fits a double).
     static func doubles(_ bytes: [UInt8], dtype: DType) -> [Double] {
         let count = bytes.count / dtype.itemSize

@@ -2,12 +2,12 @@
 /// where appending a `String`'s UTF-8 view, or making a `String` per number, was a measurable cost.
 extension Array where Element == UInt8 {
     /// Appends a literal's UTF-8 bytes.
-    package mutating func append(literal: StaticString) {
+    @inlinable package mutating func append(literal: StaticString) {
         literal.withUTF8Buffer { append(contentsOf: $0) }
     }
 
     /// Appends `n` in decimal, exactly as `String(n)` spells it.
-    package mutating func append(decimal n: Int) {
+    @inlinable package mutating func append(decimal n: Int) {
         guard n >= 0 else { append(contentsOf: String(n).utf8); return }
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
         Swift.withUnsafeMutableBytes(of: &digits) { d in
