@@ -186,22 +186,9 @@ public struct ModuleTree: Sendable {
         }
         if case .some(.some(let found)) = inPlace { return found }
         if name.utf8.allSatisfy({ $0 < 0x80 }) {
-            // On the views: copying both into arrays cost two allocations per module.
-            let h = name.utf8, n = needle.utf8
-            guard h.count >= n.count else { return false }
-            var start = h.startIndex
-            for _ in 0...(h.count - n.count) {
-                var i = start
-                var matched = true
-                for b in n {
-                    let c = h[i]
-                    if (c | (c >= 0x41 && c <= 0x5A ? 0x20 : 0)) != b { matched = false; break }
-                    i = h.index(after: i)
-                }
-                if matched { return true }
-                start = h.index(after: start)
+            return Array(name.utf8).withUnsafeBufferPointer { h in
+                Array(needle.utf8).withUnsafeBufferPointer { n in asciiLowercasedContains(h, n) }
             }
-            return false
         }
         return name.lowercased().contains(needle)
     }

@@ -10,7 +10,7 @@ import Foundation
 /// that torch writes) are read with `pread` on our own descriptor, without libzip;
 /// their CRC-32 is checked with ISA-L against the central directory on every read that covers
 /// the whole record, and once per record for partial reads, so a flipped byte is always an error
-/// naming the record. Names are looked up in a dictionary built once, keyed by the raw name bytes.
+/// naming the record. Names are looked up in an index built once, keyed by the raw name bytes.
 final class ZipArchive: @unchecked Sendable {
     // @unchecked Sendable: every stored property is immutable except `dataOffsets`, `verified`
     // and the libzip handle's state, which are only touched while holding `lock`; `fd` is only

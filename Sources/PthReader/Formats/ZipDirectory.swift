@@ -26,8 +26,6 @@ struct ZipDirectory {
     }
 
     let records: [Record]
-    /// Where the central directory starts: every record's local header and data lie before it.
-    let directoryOffset: Int
 
     /// Reads the directory of the `fileSize`-byte file open at `fd`.
     static func read(fd: Int32, fileSize: Int) throws(Failure) -> ZipDirectory {
@@ -108,7 +106,7 @@ struct ZipDirectory {
                                   size: Int(size), localHeaderOffset: Int(local)))
             p = end
         }
-        return ZipDirectory(records: records, directoryOffset: cdOffset)
+        return ZipDirectory(records: records)
     }
 
     /// Reads exactly `count` bytes at `offset`.
