@@ -7,13 +7,8 @@
 public func fuzzUnpickler(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     func read(lane: Bool) -> String {
-        var declared: [String: StorageRef] = [:]
-        var unpickler = Unpickler(bytes: bytes, path: "fuzz.pkl", entry: "data.pkl") { pid in
-            let ref = try TorchZipFormat.storageRef(pid, path: "fuzz.pkl", entry: "data.pkl")
-            if let first = declared[ref.key] { return first }
-            declared[ref.key] = ref
-            return ref
-        }
+        var unpickler = Unpickler(bytes: bytes, path: "fuzz.pkl", entry: "data.pkl",
+                                  persistentLoad: TorchZipFormat.storageLoader(path: "fuzz.pkl", entry: "data.pkl"))
         unpickler.maxCreatedValues = 1_000_000
         unpickler.tensorLane = lane
         do { return "\(try unpickler.load())" } catch { return "error: \(error)" }

@@ -23,13 +23,8 @@ import TestSupport
     /// Runs `bytes` with and without the lane; returns both results (or errors) and the lane's tensor count.
     private func both(_ bytes: [UInt8]) -> (lane: Result<Node, Error>, plain: Result<Node, Error>, byLane: Int) {
         func run(_ lane: Bool) -> (Result<Node, Error>, Int) {
-            var seen: [String: StorageRef] = [:]
-            var unpickler = Unpickler(bytes: bytes, path: "t.pth", entry: "data.pkl") { pid in
-                let ref = try TorchZipFormat.storageRef(pid, path: "t.pth", entry: "data.pkl")
-                if let first = seen[ref.key] { return first }
-                seen[ref.key] = ref
-                return ref
-            }
+            var unpickler = Unpickler(bytes: bytes, path: "t.pth", entry: "data.pkl",
+                                      persistentLoad: TorchZipFormat.storageLoader(path: "t.pth", entry: "data.pkl"))
             unpickler.tensorLane = lane
             let result = Result { try unpickler.load() }
             return (result, unpickler.tensorsByLane)

@@ -29,8 +29,8 @@ import TestSupport
 
     /// The local header names another record, or says deflate: an error naming the record when
     /// it is read (the pickle itself, read at open, still is fine).
-    @Test(arguments: ["name", "method"])
-    func aLocalHeaderThatDisagreesWithTheDirectoryIsRefusedWhenRead(field: String) throws {
+    @Test(arguments: [("name", "another name"), ("method", "compression method 8, not stored"), ("crc", "CRC-32"), ("size", "size")])
+    func aLocalHeaderThatDisagreesWithTheDirectoryIsRefusedWhenRead(field: String, reason: String) throws {
         let dir = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         var record: ZipArchive.Entry?
@@ -38,15 +38,26 @@ import TestSupport
             let r = try Self.firstTensorRecord(entries)
             record = r
             let lo = r.localHeaderOffset
-            if field == "name" { bytes[lo + 30 + r.rawName.count - 1] = UInt8(ascii: "Z") } else { bytes[lo + 8] = 8 }
+            func put32(_ value: Int, at offset: Int) {
+                for k in 0..<4 { bytes[lo + offset + k] = UInt8(truncatingIfNeeded: value >> (8 * k)) }
+            }
+            switch field {
+            case "name": bytes[lo + 30 + r.rawName.count - 1] = UInt8(ascii: "Z")
+            case "method": bytes[lo + 8] = 8
+            case "crc": put32(Int(r.crc ^ 1), at: 14)
+            default:
+                // The right CRC-32 (so the sizes are compared too) and a size one too large.
+                put32(Int(r.crc), at: 14)
+                put32(r.size, at: 18)
+                put32(r.size + 1, at: 22)
+            }
         }
         let entry = try #require(record)
         let checkpoint = try Checkpoint.open(path: path)
         let error = try #require(throws: PthReaderError.self) {
             for tensor in checkpoint.tensors { _ = try checkpoint.bytes(of: tensor) }
         }
-        let expected = field == "name" ? "(another name)" : "(compression method 8, not stored)"
-        #expect(error.description.hasPrefix("\(path): \(entry.name): the local header at byte \(entry.localHeaderOffset) disagrees with the zip directory \(expected)"), "\(error)")
+        #expect(error.description.hasPrefix("\(path): \(entry.name): the local header at byte \(entry.localHeaderOffset) disagrees with the zip directory (\(reason))"), "\(error)")
     }
 
     /// A record whose data would run into the central directory is refused when opened.

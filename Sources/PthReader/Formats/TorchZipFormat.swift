@@ -117,6 +117,19 @@ enum TorchZipFormat {
         maxPickleBaseBytes + maxPickleBytesPerRecord * storageRecords
     }
 
+    /// A persistent-id loader for a `data.pkl` read without its archive (the lane's tests, the
+    /// `unpickler` fuzz target): storage ids decoded as the reader decodes them, the first
+    /// declaration of a key kept, as torch does; no record is looked for.
+    static func storageLoader(path: String, entry: String) -> Unpickler.PersistentLoad {
+        var declared: [String: StorageRef] = [:]
+        return { pid in
+            let ref = try storageRef(pid, path: path, entry: entry)
+            if let first = declared[ref.key] { return first }
+            declared[ref.key] = ref
+            return ref
+        }
+    }
+
     /// Decodes a persistent id `('storage', StorageClass, key, location, numel)`.
     static func storageRef(_ pid: [PickleValue], path: String, entry: String) throws -> StorageRef {
         guard pid.count >= 5, case .string("storage") = pid[0] else {
