@@ -6,7 +6,7 @@ import Foundation
 /// is copied from the page cache, its zip record's CRC-32 checked on the way).
 ///
 /// Like the `safetensors` library, tensors are laid out by decreasing element size, then by name,
-/// so every tensor's data is aligned to its element size; header keys are sorted. Non-tensor
+/// so every tensor's data is aligned to its element size; header keys are in UTF-8 byte order (`SafetensorsHeader`). Non-tensor
 /// leaves go into `__metadata__` as text, by dotted name, with `"format": "pt"` added (what
 /// `safetensors.torch.save_file` callers and `transformers` expect) unless a leaf is named `format`.
 enum SafetensorsWriter {
@@ -22,9 +22,10 @@ enum SafetensorsWriter {
     static let metadataPrefix = "__metadata__."
 
     /// The tensors in the order their data is laid out (and asked for), and the metadata.
-    static func plan(root: Node, path: String) throws -> (items: [Item], metadata: [String: String]) {
+    static func plan(root: Node, path: String) throws -> (items: [Item], metadata: [(key: String, value: String)]) {
         var items: [Item] = []
-        var metadata: [String: String] = [:]
+        var metadata: [(key: String, value: String)] = []
+        var keys = Set<String>()
         var names = Set<String>()
         try CheckpointWriter.forEachLeaf(root) { leafPath, node in
             if case .tensor(let entry) = node {
@@ -39,11 +40,11 @@ enum SafetensorsWriter {
                 // `<key>` again, so that a round trip keeps the keys (and `safetensors.torch.load_model`
                 // still finds what it stored there).
                 let key = leafPath.hasPrefix(metadataPrefix) ? String(leafPath.dropFirst(metadataPrefix.count)) : leafPath
-                guard metadata[key] == nil else { throw CheckpointWriterError.duplicateName(path: path, name: key) }
-                metadata[key] = text(of: node)
+                guard keys.insert(key).inserted else { throw CheckpointWriterError.duplicateName(path: path, name: key) }
+                metadata.append((key, text(of: node)))
             }
         }
-        if metadata["format"] == nil { metadata["format"] = "pt" }
+        if keys.insert("format").inserted { metadata.append(("format", "pt")) }
         // Stable order: larger elements first, then by name (the safetensors library's layout).
         items.sort { ($0.entry.dtype.itemSize, $1.name) > ($1.entry.dtype.itemSize, $0.name) }
         return (items, metadata)
@@ -53,18 +54,15 @@ enum SafetensorsWriter {
                       provide: (TensorEntry) throws -> TensorData) throws {
         let (items, metadata) = try plan(root: root, path: path)
 
-        var header: [String: Any] = ["__metadata__": metadata]
+        var tensors: [SafetensorsHeader.Tensor] = []
+        tensors.reserveCapacity(items.count)
         var offset = 0
         for item in items {
             let end = offset + item.entry.byteCount
-            header[item.name] = [
-                "dtype": item.entry.dtype.safetensorsName,
-                "shape": item.entry.shape,
-                "data_offsets": [offset, end],
-            ] as [String: Any]
+            tensors.append(.init(name: item.name, dtype: item.entry.dtype.safetensorsName, shape: item.entry.shape, start: offset, end: end))
             offset = end
         }
-        var json = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes]))
+        var json = SafetensorsHeader.json(metadata: metadata, tensors: tensors)
         // Spaces up to a data start at a multiple of 64 (the spec asks for 8): the tensors copied
         // from a torch zip, whose records start at multiples of 64, then keep their place in a
         // cache line, and the kernel's copy into the page cache runs at full speed. With source
