@@ -2,7 +2,9 @@
 ///
 /// Globals resolve only through `AllowedGlobal`; `REDUCE`/`NEWOBJ`/`BUILD` are interpreted for those
 /// globals alone (see `Unpickler+Torch.swift`). Hostile input is bounded: nesting deeper than
-/// `maxDepth`, reference cycles and trees larger than `maxNodes` are refused.
+/// `maxDepth`, reference cycles and trees larger than `maxNodes` are refused. The opcodes are in
+/// `Unpickler+Opcodes.swift`, `torch.save`'s per-tensor fast path in `Unpickler+TensorLane.swift`,
+/// the conversion to `Node` in `Unpickler+Tree.swift`.
 struct Unpickler {
     static let maxDepth = 200
     static let maxNodes = 20_000_000
@@ -22,12 +24,12 @@ struct Unpickler {
     private let start: ByteCursor
     var cursor: ByteCursor
     var stack: [PickleValue] = []
-    private(set) var marks: [Int] = []
+    var marks: [Int] = []
     /// The memo: dense indices (all that `pickle` writes) in an array, any others in a dictionary.
     private var memoDense: [PickleValue?] = []
     private var memoSparse: [Int: PickleValue] = [:]
     /// Distinct indices set (`len(memo)` for `MEMOIZE`).
-    private var memoCount = 0
+    var memoCount = 0
     private var containers: [AnyObject] = []
     /// Shapes and strides already seen (see `intern`).
     var layouts: [[Int]: [Int]] = [:]
@@ -122,20 +124,20 @@ struct Unpickler {
 
     // MARK: - Stack helpers
 
-    private mutating func pop() throws -> PickleValue {
+    mutating func pop() throws -> PickleValue {
         guard let value = stack.popLast() else { throw error("stack underflow") }
         if let mark = marks.last, stack.count < mark { throw error("value popped across a MARK") }
         return value
     }
 
-    private mutating func popToMark() throws -> [PickleValue] {
+    mutating func popToMark() throws -> [PickleValue] {
         guard let mark = marks.popLast() else { throw error("no MARK on the stack") }
         guard mark <= stack.count else { throw error("MARK beyond the stack") }
         defer { stack.removeSubrange(mark...) }
         return Array(stack[mark...])
     }
 
-    private mutating func push(_ value: PickleValue) throws {
+    mutating func push(_ value: PickleValue) throws {
         created += 1
         guard created <= maxCreatedValues else {
             throw error("the pickle creates more than \(maxCreatedValues) values (a decompression bomb?); refused while building")
@@ -143,7 +145,7 @@ struct Unpickler {
         stack.append(value)
     }
 
-    private mutating func makeTuple(_ items: [PickleValue]) throws -> PickleValue {
+    mutating func makeTuple(_ items: [PickleValue]) throws -> PickleValue {
         let box = TupleBox(items)
         guard box.depth <= Unpickler.maxDepth else { throw error("containers nested deeper than \(Unpickler.maxDepth)") }
         return .tuple(box)
@@ -170,13 +172,13 @@ struct Unpickler {
         box.depth = depth
     }
 
-    private mutating func appendItems(_ items: [PickleValue]) throws {
+    mutating func appendItems(_ items: [PickleValue]) throws {
         guard case .list(let list)? = stack.last else { throw error("APPEND to a \(stack.last?.kind ?? "nothing"), not a list") }
         try raiseDepth(of: list, for: items)
         list.items.append(contentsOf: items)
     }
 
-    private mutating func setItems(_ flat: [PickleValue]) throws {
+    mutating func setItems(_ flat: [PickleValue]) throws {
         guard flat.count % 2 == 0 else { throw error("SETITEMS with an odd number of values") }
         guard case .dict(let dict)? = stack.last else { throw error("SETITEM on a \(stack.last?.kind ?? "nothing"), not a dict") }
         try raiseDepth(of: dict, for: flat)
@@ -185,7 +187,7 @@ struct Unpickler {
         }
     }
 
-    private mutating func newList(_ items: [PickleValue] = []) throws -> PickleValue {
+    mutating func newList(_ items: [PickleValue] = []) throws -> PickleValue {
         let box = ListBox()
         containers.append(box)
         try raiseDepth(of: box, for: items)
@@ -199,7 +201,7 @@ struct Unpickler {
         return box
     }
 
-    private mutating func memoGet(_ index: Int) throws -> PickleValue {
+    mutating func memoGet(_ index: Int) throws -> PickleValue {
         let found: PickleValue
         if index < memoDense.count, let value = memoDense[index] {
             found = value
@@ -230,199 +232,18 @@ struct Unpickler {
         }
     }
 
-    private mutating func readString(length: Int) throws -> String {
+    mutating func readString(length: Int) throws -> String {
         let raw = try cursor.readBytes(length)
         guard let text = String(validating: raw, as: UTF8.self) else { throw error("string is not valid UTF-8") }
         return text
     }
 
-    private mutating func readLength<T: FixedWidthInteger>(_: T.Type) throws -> Int {
+    mutating func readLength<T: FixedWidthInteger>(_: T.Type) throws -> Int {
         let raw = try cursor.read(T.self)
         guard let length = Int(exactly: raw), length <= cursor.remaining else {
             ranOutOfBytes = true
             throw error("declared length \(raw) exceeds the \(cursor.remaining) bytes left")
         }
         return length
-    }
-
-    // MARK: - Opcodes
-
-    private mutating func execute(_ op: PickleOpcode) throws {
-        switch op {
-        case .proto:
-            let version = try cursor.readByte()
-            guard (2...5).contains(version) else { throw error("pickle protocol \(version) is not supported (0 to 5 are)") }
-        case .frame:
-            _ = try cursor.read(UInt64.self)
-        case .stop:
-            break
-        case .mark:
-            marks.append(stack.count)
-        case .pop:
-            if let mark = marks.last, mark == stack.count { marks.removeLast() } else { _ = try pop() }
-        case .popMark:
-            _ = try popToMark()
-        case .dup:
-            guard let top = stack.last else { throw error("DUP on an empty stack") }
-            try push(top)
-        case .global:
-            let module = String(decoding: try cursor.readLine(), as: UTF8.self)
-            let name = String(decoding: try cursor.readLine(), as: UTF8.self)
-            try pushGlobal(module: module, name: name)
-        case .stackGlobal:
-            let nameValue = try pop()
-            let moduleValue = try pop()
-            guard case .string(let name) = nameValue, case .string(let module) = moduleValue else {
-                throw error("STACK_GLOBAL needs two strings")
-            }
-            try pushGlobal(module: module, name: name)
-        case .binpersid:
-            let pid = try pop()
-            guard case .tuple(let box) = pid else { throw error("persistent id is a \(pid.kind), not a tuple") }
-            try push(.storage(try persistentLoad(box.items)))
-        case .reduce:
-            let args = try pop()
-            let callable = try pop()
-            guard case .tuple(let box) = args else { throw error("REDUCE arguments are a \(args.kind), not a tuple") }
-            try push(try call(callable, box.items))
-        case .newobj:
-            let args = try pop()
-            let cls = try pop()
-            guard case .tuple(let box) = args else { throw error("NEWOBJ arguments are a \(args.kind), not a tuple") }
-            try push(try call(cls, box.items))
-        case .build:
-            let state = try pop()
-            guard let target = stack.last else { throw error("BUILD on an empty stack") }
-            try build(target, state: state)
-        case .emptyDict:
-            try push(.dict(newDict(ordered: false)))
-        case .emptyList:
-            try push(try newList())
-        case .emptyTuple:
-            try push(try makeTuple([]))
-        case .tuple:
-            try push(try makeTuple(try popToMark()))
-        case .tuple1:
-            let a = try pop()
-            try push(try makeTuple([a]))
-        case .tuple2:
-            let b = try pop(), a = try pop()
-            try push(try makeTuple([a, b]))
-        case .tuple3:
-            let c = try pop(), b = try pop(), a = try pop()
-            try push(try makeTuple([a, b, c]))
-        case .dict:
-            let flat = try popToMark()
-            try push(.dict(newDict(ordered: false)))
-            try setItems(flat)
-        case .list:
-            try push(try newList(try popToMark()))
-        case .setitem:
-            let value = try pop(), key = try pop()
-            try setItems([key, value])
-        case .setitems:
-            try setItems(try popToMark())
-        case .append:
-            try appendItems([try pop()])
-        case .appends:
-            try appendItems(try popToMark())
-        case .binput:
-            guard let top = stack.last else { throw error("BINPUT on an empty stack") }
-            memoSet(Int(try cursor.readByte()), top)
-        case .longBinput:
-            guard let top = stack.last else { throw error("LONG_BINPUT on an empty stack") }
-            memoSet(Int(try cursor.read(UInt32.self)), top)
-        case .memoize:
-            guard let top = stack.last else { throw error("MEMOIZE on an empty stack") }
-            memoSet(memoCount, top)
-        case .binget:
-            try push(try memoGet(Int(try cursor.readByte())))
-        case .longBinget:
-            try push(try memoGet(Int(try cursor.read(UInt32.self))))
-        case .binint:
-            try push(.int(Int(try cursor.read(Int32.self))))
-        case .binint1:
-            try push(.int(Int(try cursor.readByte())))
-        case .binint2:
-            try push(.int(Int(try cursor.read(UInt16.self))))
-        case .long1:
-            let length = Int(try cursor.readByte())
-            try push(PickleLong.decode(Array(try cursor.readBytes(length))))
-        case .binfloat:
-            try push(.double(try cursor.readBigEndianDouble()))
-        case .binunicode:
-            try push(.string(try readString(length: try readLength(UInt32.self))))
-        case .shortBinunicode:
-            try push(.string(try readString(length: Int(try cursor.readByte()))))
-        case .binunicode8:
-            try push(.string(try readString(length: try readLength(UInt64.self))))
-        case .binbytes:
-            try push(.bytes(Array(try cursor.readBytes(try readLength(UInt32.self)))))
-        case .shortBinbytes:
-            try push(.bytes(Array(try cursor.readBytes(Int(try cursor.readByte())))))
-        case .binbytes8:
-            try push(.bytes(Array(try cursor.readBytes(try readLength(UInt64.self)))))
-        case .int:
-            try push(try textInt(allowBool: true))
-        case .long:
-            try push(try textInt(allowBool: false))
-        case .long4:
-            try push(PickleLong.decode(Array(try cursor.readBytes(try readLength(Int32.self)))))
-        case .float:
-            let text = String(decoding: try cursor.readLine(), as: UTF8.self)
-            guard let value = Double(text.trimmingCharacters(in: .whitespaces)) else { throw error("FLOAT '\(text)' is not a number") }
-            try push(.double(value))
-        case .string:
-            guard let text = PickleText.quoted(try cursor.readLine()) else { throw error("STRING is not a quoted string literal") }
-            try push(.string(text))
-        case .binstring:
-            try push(.string(try readString(length: try readLength(Int32.self))))
-        case .shortBinstring:
-            try push(.string(try readString(length: Int(try cursor.readByte()))))
-        case .unicode:
-            guard let text = PickleText.rawUnicodeEscape(try cursor.readLine()) else { throw error("UNICODE holds a broken \\u escape") }
-            try push(.string(text))
-        case .put:
-            guard let top = stack.last else { throw error("PUT on an empty stack") }
-            memoSet(try textIndex(), top)
-        case .get:
-            try push(try memoGet(try textIndex()))
-        case .persid:
-            // Protocol 0 writes the persistent id as text; torch itself cannot load such a file.
-            throw error("persistent id written as text (pickle protocol 0): torch.load refuses it too ('saved_id must be a tuple')")
-        case .none:
-            try push(.none)
-        case .newtrue:
-            try push(.bool(true))
-        case .newfalse:
-            try push(.bool(false))
-        }
-    }
-
-    private mutating func pushGlobal(module: String, name: String) throws {
-        guard let allowed = AllowedGlobal.resolve(module: module, name: name) else {
-            if let type = AllowedGlobal.unsupportedTensorType(module: module, name: name) {
-                throw PthReaderError.unsupportedDType(path: path, entry: entry, type: type)
-            }
-            throw PthReaderError.forbiddenGlobal(path: path, entry: entry, module: module, name: name)
-        }
-        if case .dtype(let dtype) = allowed { try push(.dtype(dtype)) } else { try push(.global(allowed)) }
-    }
-
-    /// The decimal line of `INT` (`I01`/`I00` are True/False) or `LONG` (`123L`).
-    private mutating func textInt(allowBool: Bool) throws -> PickleValue {
-        var text = String(decoding: try cursor.readLine(), as: UTF8.self)
-        if allowBool && text == "01" { return .bool(true) }
-        if allowBool && text == "00" { return .bool(false) }
-        if !allowBool, text.hasSuffix("L") { text.removeLast() }
-        guard let value = PickleText.integer(text) else { throw error("\(allowBool ? "INT" : "LONG") '\(text)' is not an integer") }
-        return value
-    }
-
-    /// The decimal memo index of `PUT`/`GET`.
-    private mutating func textIndex() throws -> Int {
-        let text = String(decoding: try cursor.readLine(), as: UTF8.self)
-        guard let index = Int(text), index >= 0 else { throw error("memo index '\(text)' is not a non-negative integer") }
-        return index
     }
 }
