@@ -150,11 +150,8 @@ enum GGUFFormat {
         mutating func string() throws -> String {
             let length = try count(minimumBytesEach: 1, what: "string length")
             let raw = try bytes(length)
-            guard let text = String(validatingUTF8: raw.map { CChar(bitPattern: $0) } + [0]), text.utf8.count == length else {
-                // Tokens may hold any UTF-8; a NUL or invalid sequence is kept by decoding with replacement.
-                return String(decoding: raw, as: UTF8.self)
-            }
-            return text
+            // Tokens may hold any UTF-8 (NUL included); an invalid sequence is decoded with replacement.
+            return String(validating: raw, as: UTF8.self) ?? String(decoding: raw, as: UTF8.self)
         }
 
         mutating func value(of type: GGUFValueType, context: String, depth: Int) throws -> GGUFValue {
