@@ -1,14 +1,16 @@
 import Foundation
 
 /// Writes the safetensors format: an 8-byte little-endian header length, a JSON header padded
-/// with spaces so that the data starts at a multiple of 64 bytes (the spec's 8, and a cache line), then every tensor's bytes back to back, written through
-/// `ChunkedOutput` (512 KiB writes into the atomic temporary file; a `FileSpan` of an input file
-/// is copied from the page cache, its zip record's CRC-32 checked on the way).
+/// with spaces so that the data starts at a multiple of 64 bytes (the spec's 8, and a cache
+/// line), then every tensor's bytes back to back, written through `ChunkedOutput` (512 KiB writes
+/// into the atomic temporary file; a `FileSpan` of an input file is copied from the page cache,
+/// its zip record's CRC-32 checked on the way).
 ///
 /// Like the `safetensors` library, tensors are laid out by decreasing element size, then by name,
-/// so every tensor's data is aligned to its element size; header keys are in UTF-8 byte order (`SafetensorsHeader`). Non-tensor
-/// leaves go into `__metadata__` as text, by dotted name, with `"format": "pt"` added (what
-/// `safetensors.torch.save_file` callers and `transformers` expect) unless a leaf is named `format`.
+/// so every tensor's data is aligned to its element size; header keys are in UTF-8 byte order
+/// (`SafetensorsHeader`). Non-tensor leaves go into `__metadata__` as text, by dotted name, with
+/// `"format": "pt"` added (what `safetensors.torch.save_file` callers and `transformers` expect)
+/// unless a leaf is named `format`.
 enum SafetensorsWriter {
     /// Where the data section starts: a multiple of this many bytes.
     static let dataAlignment = 64
