@@ -1,7 +1,7 @@
 import Foundation
 @testable import PthReader
 
-/// Any file through `Checkpoint.open` (torch zip, legacy pickle, safetensors), then every small tensor read.
+/// Any file through `Checkpoint.open` (torch zip, legacy pickle, safetensors, GGUF), then every small tensor read.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCheckpoint(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let path = FuzzSupport.file(UnsafeRawBufferPointer(start: data, count: size), name: "input.pth")
