@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -124,4 +125,11 @@ int lt_checksum_file_range(int fd, long long offset, long long count, lt_checksu
     int result = lt_copy_mapped_range(fd, offset, count, -1, update, &running, &done);
     if (result == 0) *checksum = running;
     return result;
+}
+
+int lt_preallocate(int fd, long long length) {
+    if (length <= 0) return 0;
+    int result;
+    do { result = fallocate(fd, 0, 0, (off_t)length); } while (result != 0 && errno == EINTR);
+    return result == 0 ? 0 : errno;
 }

@@ -96,6 +96,7 @@ import TestSupport
     @Test(arguments: OutputFormat.allCases)
     func everyDTypeRoundTrips(format: OutputFormat) throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent(format == .torchZip ? "every.pth" : "every.safetensors").path
         var progress: [(Int, Int)] = []
         try CheckpointWriter.write(root: Self.everyDType, to: path, format: format,
@@ -117,7 +118,9 @@ import TestSupport
     }
 
     @Test func nestedTrainCheckpointKeepsItsTree() throws {
-        let path = try Fixtures.temporaryDirectory().appendingPathComponent("train.pth").path
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("train.pth").path
         try CheckpointWriter.write(root: Self.trainTree, to: path, format: .torchZip, provide: Self.pattern)
         let back = try Checkpoint.open(path: path)
         #expect(Self.shape(of: back.root) == Self.shape(of: Self.trainTree))
@@ -130,7 +133,9 @@ import TestSupport
     }
 
     @Test func safetensorsPutsPlainValuesInMetadata() throws {
-        let path = try Fixtures.temporaryDirectory().appendingPathComponent("train.safetensors").path
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("train.safetensors").path
         try CheckpointWriter.write(root: Self.trainTree, to: path, format: .safetensors, provide: Self.pattern)
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         let length = data.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
@@ -169,7 +174,9 @@ import TestSupport
         let transposed = Self.entry("transposed", .float32, [4, 6], key: "7", strides: [1, 4])
         let root = Self.dict([("tok_embeddings.weight", .tensor(embedding)), ("row", .tensor(row)),
                               ("output.weight", .tensor(head)), ("transposed", .tensor(transposed))])
-        let path = try Fixtures.temporaryDirectory().appendingPathComponent("tied.pth").path
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("tied.pth").path
         var calls: [String] = []
         try CheckpointWriter.write(root: root, to: path, format: .torchZip) { entry in
             calls.append(entry.name)
@@ -188,7 +195,7 @@ import TestSupport
         #expect(back.parameterCount == 24 + 4 + 24)
 
         // Safetensors has no aliasing: separate copies.
-        let st = try Fixtures.temporaryDirectory().appendingPathComponent("tied.safetensors").path
+        let st = dir.appendingPathComponent("tied.safetensors").path
         try CheckpointWriter.write(root: root, to: st, format: .safetensors, provide: Self.pattern)
         let flat = try Checkpoint.open(path: st)
         let flatHead = try #require(flat.tensor(named: "output.weight"))
@@ -200,7 +207,9 @@ import TestSupport
     // MARK: the torch zip container
 
     @Test func zipRecordsAreStoredAlignedAndNamedAfterTheFile() throws {
-        let path = try Fixtures.temporaryDirectory().appendingPathComponent("my model.v2.pth").path
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("my model.v2.pth").path
         try CheckpointWriter.write(root: Self.everyDType, to: path, format: .torchZip, provide: Self.pattern)
         let records = try Self.localRecords(of: path)
         let names = records.map(\.name)
@@ -211,6 +220,65 @@ import TestSupport
             #expect(record.method == 0, "\(record.name) is compressed")
             #expect(record.dataOffset % 64 == 0, "\(record.name) data at \(record.dataOffset)")
         }
+    }
+
+    /// Every output ends where its format says it ends: the writers allocate disk for an
+    /// estimated size before writing (`ChunkedOutput.reserve`), and what was allocated beyond the
+    /// last byte must be trimmed, not left as zeros after the zip's end record or the last tensor.
+    @Test(arguments: OutputFormat.allCases)
+    func outputsEndAtTheirLastByte(format: OutputFormat) throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent(format == .torchZip ? "every.pth" : "every.safetensors").path
+        try CheckpointWriter.write(root: Self.everyDType, to: path, format: format, provide: Self.pattern)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        func u64(_ at: Int) -> Int { (0..<8).reduce(0) { $0 | Int(bytes[at + $1]) << (8 * $1) } }
+        switch format {
+        case .torchZip:
+            // The end of central directory record, without a comment, is the last 22 bytes.
+            #expect(Array(bytes.suffix(22).prefix(4)) == [0x50, 0x4B, 0x05, 0x06] && bytes.suffix(2) == [0, 0])
+        case .safetensors:
+            let length = u64(0)
+            let header = try #require(try JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + length)])) as? [String: Any])
+            let ends = header.values.compactMap { ($0 as? [String: Any])?["data_offsets"] as? [Int] }.map { $0[1] }
+            #expect(bytes.count == 8 + length + (ends.max() ?? 0))
+        }
+    }
+
+    /// `reserve` allocates whatever it is told, more or less than is written; `commit` leaves
+    /// exactly the bytes written, and a disk without the room is refused before any write.
+    @Test(arguments: [0, 1000, 3 << 20])
+    func reservedOutputKeepsExactlyItsBytes(reserve: Int) throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let target = dir.appendingPathComponent("out.bin")
+        let written = (0..<(1 << 20) + 7).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let output = try ChunkedOutput(file: AtomicOutputFile(target: target.path))
+        try output.reserve(reserve)
+        try output.write(written)
+        try output.commit()
+        #expect([UInt8](try Data(contentsOf: target)) == written)
+        #expect(try Self.contents(of: dir) == ["out.bin"])
+    }
+
+    /// Whether the temporary directory's file system allocates on `reserve` (ext4, xfs, tmpfs do).
+    static let preallocates: Bool = {
+        guard let dir = try? Fixtures.temporaryDirectory() else { return false }
+        defer { try? FileManager.default.removeItem(at: dir) }
+        guard let file = try? AtomicOutputFile(target: dir.appendingPathComponent("probe").path),
+              let output = try? ChunkedOutput(file: file), (try? output.reserve(4096)) != nil else { return false }
+        var info = stat()
+        return stat(file.temporaryPath, &info) == 0 && info.st_size == 4096
+    }()
+
+    @Test(.enabled(if: preallocates, "the temporary directory's file system has no fallocate"))
+    func reservingMoreThanTheDiskHoldsIsRefused() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let target = dir.appendingPathComponent("out.bin").path
+        let free = try #require(ResourceLimits.freeDiskBytes(forOutput: target))
+        let output = try ChunkedOutput(file: AtomicOutputFile(target: target))
+        #expect(throws: CheckpointWriterError.self) { try output.reserve(free + (1 << 40)) }
     }
 
     /// Each record of a zip in directory order: name, compression method and where the data
@@ -239,6 +307,7 @@ import TestSupport
     @Test(arguments: OutputFormat.allCases)
     func wrongByteCountLeavesNoFile(format: OutputFormat) throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent(format == .torchZip ? "bad.pth" : "bad.safetensors").path
         #expect(throws: CheckpointWriterError.wrongByteCount(path: path, tensor: "int16", expected: 30, got: 29)) {
             try CheckpointWriter.write(root: Self.everyDType, to: path, format: format) { entry in
@@ -253,6 +322,7 @@ import TestSupport
     @Test(arguments: OutputFormat.allCases)
     func providerErrorIsRethrownAndOldFileKept(format: OutputFormat) throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent(format == .torchZip ? "old.pth" : "old.safetensors").path
         try Data("previous".utf8).write(to: URL(fileURLWithPath: path))
         #expect(throws: ProviderFailure()) {
@@ -267,6 +337,7 @@ import TestSupport
 
     @Test func replacingAFileKeepsItsPermissions() throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("perm.pth").path
         try Data("old".utf8).write(to: URL(fileURLWithPath: path))
         try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: path)
@@ -281,6 +352,7 @@ import TestSupport
             try CheckpointWriter.write(root: Self.everyDType, to: "/nonexistent-dir-for-loratool/x.pth", format: .torchZip, provide: Self.pattern)
         }
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("neg.safetensors").path
         let bad = Self.dict([("w", .tensor(TensorEntry(name: "w", dtype: .float32, shape: [-1, 2], strides: [2, 1], storageOffset: 0, storageKey: "0")))])
         #expect(throws: CheckpointWriterError.invalidTensor(path: path, tensor: "w", reason: "negative size in shape [-1, 2]")) {
@@ -300,6 +372,7 @@ import TestSupport
     func sharedFixturesSurviveARewrite(fixture: String) throws {
         let source = try Checkpoint.open(path: Fixtures.sharedPath(fixture))
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         for format in OutputFormat.allCases {
             let path = dir.appendingPathComponent(format == .torchZip ? "copy.pth" : "copy.safetensors").path
             try CheckpointWriter.write(source, to: path, format: format)
@@ -324,6 +397,7 @@ import TestSupport
     @Test(.enabled(if: python != nil, "set LORATOOL_PYTHON to a Python with torch and safetensors"))
     func torchAndSafetensorsLoadWhatWeWrite() throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let embedding = Self.entry("tok_embeddings.weight", .float32, [6, 4], key: "0")
         var head = embedding
         head.name = "output.weight"

@@ -37,4 +37,13 @@ int lt_checksum_file_range(int fd, long long offset, long long count, lt_checksu
 int lt_copy_mapped_range(int in_fd, long long offset, long long count, int out_fd,
                          lt_checksum_update update, uint32_t *checksum, long long *done);
 
+/// Allocates `length` bytes of disk for `fd` from offset 0 (`fallocate(2)`, mode 0: the file's
+/// size becomes at least `length`), so that the writes that follow fill blocks already allocated
+/// instead of reserving them one page at a time. Never emulated by writing zeros, as
+/// `posix_fallocate(3)` does where the file system cannot.
+///
+/// Returns 0, or the `errno` of `fallocate` (`EOPNOTSUPP` where the file system does not support
+/// it, `ENOSPC` when the disk lacks the room).
+int lt_preallocate(int fd, long long length);
+
 #endif

@@ -108,6 +108,8 @@ public enum GGUFWriter {
 
         let output = try AtomicOutputFile(target: path)
         let out = try ChunkedOutput(file: output)
+        // The tensor data; the header's size is not known before it is encoded.
+        try out.reserve(offset)
         let header = GGUFEncoder(out: out)
         try header.append(magic)
         try header.append(version)

@@ -18,6 +18,9 @@ final class ChunkedOutput {
     private var used = 0
     /// Bytes accepted so far: the file offset the next byte will land at.
     private(set) var offset = 0
+    /// Whether `reserve` ran: the file may then be longer than what was written until `commit`
+    /// trims it.
+    private var reserved = false
 
     /// Opens `file` for writing (it must not be open yet).
     init(file: AtomicOutputFile) throws {
@@ -27,6 +30,23 @@ final class ChunkedOutput {
     }
 
     deinit { buffer.deallocate() }
+
+    /// Allocates disk for about `bytes` of output before the first write (`fallocate(2)`); the
+    /// estimate may err either way, `commit` trims the file to what was written.
+    ///
+    /// On ext4 a buffered write into a block not yet allocated reserves it page by page (delayed
+    /// allocation); into blocks allocated up front it does not. Measured here (2 cores, ext4,
+    /// 751 MB copied in 256 KiB writes from `mmap`, 9 rounds): 450 → 368 ms. A disk without the
+    /// room is refused before anything is written; a file system without `fallocate` just
+    /// allocates as the writes come.
+    func reserve(_ bytes: Int) throws {
+        reserved = true
+        let code = lt_preallocate(file.descriptor, Int64(bytes))
+        if code == ENOSPC || code == EDQUOT {
+            throw CheckpointWriterError.io(path: file.target, operation: "reserve \(ResourceLimits.describe(bytes)) on disk for the output",
+                                           reason: String(cString: strerror(code)))
+        }
+    }
 
     /// Appends `bytes`.
     func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -150,9 +170,12 @@ final class ChunkedOutput {
         }
     }
 
-    /// Flushes and renames the file over its target.
+    /// Flushes, trims what `reserve` allocated beyond the end, and renames the file over its target.
     func commit() throws {
         try flush()
+        if reserved, ftruncate(file.descriptor, off_t(offset)) != 0 {
+            throw CheckpointWriterError.io(path: file.target, operation: "trim the output to its \(offset) bytes", reason: String(cString: strerror(errno)))
+        }
         try file.commit()
     }
 }

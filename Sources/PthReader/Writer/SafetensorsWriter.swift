@@ -74,6 +74,7 @@ enum SafetensorsWriter {
 
         let file = try AtomicOutputFile(target: path)
         let output = try ChunkedOutput(file: file)
+        try output.reserve(8 + json.count + offset)
         try withUnsafeBytes(of: UInt64(json.count).littleEndian) { try output.write($0) }
         try json.withUnsafeBytes { try output.write($0) }
         for (i, item) in items.enumerated() {

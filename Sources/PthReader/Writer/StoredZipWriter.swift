@@ -150,6 +150,14 @@ final class StoredZipWriter {
         count += 1
     }
 
+    /// At least the size of an archive of `records` records holding `dataBytes` in all, none
+    /// named longer than `nameBytes` (for `ChunkedOutput.reserve`; it need not be exact).
+    static func sizeBound(records: Int, nameBytes: Int, dataBytes: Int) -> Int {
+        // Per record: local header 30, ZIP64 extra 20, padding < 64 with its 4-byte header,
+        // descriptor 24, central entry 46 with a ZIP64 extra 28; the name twice. Then the end records.
+        dataBytes + records * (2 * nameBytes + 30 + 20 + 68 + 24 + 46 + 28) + 56 + 20 + 22
+    }
+
     /// Adds a small record held in memory.
     func add(name: String, bytes: [UInt8]) throws {
         try add(name: name, size: bytes.count) { write in try bytes.withUnsafeBytes { try write($0) } }

@@ -56,8 +56,10 @@ enum TorchZipWriter {
         }
 
         let stem = archiveName(for: path)
-        let output = try AtomicOutputFile(target: path)
-        let zip = StoredZipWriter(output: try ChunkedOutput(file: output), reportedPath: path, zip64Threshold: zip64Threshold)
+        let output = try ChunkedOutput(file: AtomicOutputFile(target: path))
+        try output.reserve(StoredZipWriter.sizeBound(records: storages.count + 7, nameBytes: stem.utf8.count + 32,
+                                                      dataBytes: storages.reduce(pickle.count) { $0 + $1.entry.byteCount }))
+        let zip = StoredZipWriter(output: output, reportedPath: path, zip64Threshold: zip64Threshold)
         func record(_ name: String, _ text: String) throws {
             try zip.add(name: "\(stem)/\(name)", bytes: Array(text.utf8))
         }
