@@ -83,7 +83,8 @@ import TestSupport
         #expect(PEFTAdapterConfig.patternKey(["0.self_attn.q_proj", "q_proj"], matching: module) == "0.self_attn.q_proj")
     }
 
-    /// Writes a copy of the PEFT fixture's config with changes, beside a link to its weights.
+    /// Writes a copy of the PEFT fixture's config with changes, beside a link to its weights, in a
+    /// temporary directory the caller removes.
     static func peftVariant(_ change: (inout [String: Any]) -> Void) throws -> String {
         let source = Fixtures.sharedPath("hf_tiny_peft/adapter")
         var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: source + "/adapter_config.json"))) as? [String: Any])
@@ -96,9 +97,12 @@ import TestSupport
     }
 
     @Test func rsLoRAAndAlphaPatternScales() throws {
-        let rs = try LoRAAdapter.load(path: try Self.peftVariant { $0["use_rslora"] = true })
+        let rsPath = try Self.peftVariant { $0["use_rslora"] = true }
+        let patternPath = try Self.peftVariant { $0["alpha_pattern"] = ["o_proj": 32] }
+        defer { for path in [rsPath, patternPath] { try? FileManager.default.removeItem(atPath: path) } }
+        let rs = try LoRAAdapter.load(path: rsPath)
         #expect(rs.entries.allSatisfy { abs($0.scale - Float(16 / Double(8).squareRoot())) < 1e-6 })
-        let patterned = try LoRAAdapter.load(path: try Self.peftVariant { $0["alpha_pattern"] = ["o_proj": 32] })
+        let patterned = try LoRAAdapter.load(path: patternPath)
         for entry in patterned.entries {
             #expect(entry.scale == (entry.module.hasSuffix(".o_proj") ? 4 : 2))
         }
@@ -106,7 +110,9 @@ import TestSupport
 
     /// A `rank_pattern` that disagrees with the stored matrices is a binding problem.
     @Test func rankPatternIsChecked() throws {
-        let adapter = try LoRAAdapter.load(path: try Self.peftVariant { $0["rank_pattern"] = ["q_proj": 4] })
+        let path = try Self.peftVariant { $0["rank_pattern"] = ["q_proj": 4] }
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let adapter = try LoRAAdapter.load(path: path)
         #expect(adapter.entries.first { $0.module.hasSuffix("q_proj") }?.configRank == 4)
         #expect(adapter.entries.first { $0.module.hasSuffix("o_proj") }?.configRank == 8)
         let base = try Checkpoint.open(path: Fixtures.sharedPath("hf_tiny_peft/base.pth"))
@@ -125,6 +131,7 @@ import TestSupport
         let edited = text.replacingOccurrences(of: #""rank_pattern": {}"#, with: #""rank_pattern": "# + pattern)
         #expect(edited != text)
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         try edited.write(to: dir.appendingPathComponent("adapter_config.json"), atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("adapter_model.safetensors").path,
                                                    withDestinationPath: source + "/adapter_model.safetensors")
@@ -137,6 +144,7 @@ import TestSupport
 
     @Test func doraWithoutMagnitudesIsRefused() throws {
         let path = try Self.peftVariant { $0["use_dora"] = true }
+        defer { try? FileManager.default.removeItem(atPath: path) }
         #expect { try LoRAAdapter.load(path: path) } throws: { error in
             guard case LoRAError.badConfig(_, let reason) = error else { return false }
             return reason.contains("lora_magnitude_vector")

@@ -6,6 +6,7 @@ import TestSupport
 @Suite struct NpyTests {
     @Test func float32RoundTrip() throws {
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("a.npy").path
         let tensor = Tensor(shape: [2, 3], data: [1, -2.5, 0, .infinity, 3.25e-8, -0.0])
         try Npy.write(tensor, to: path)
@@ -50,6 +51,7 @@ import TestSupport
         #expect(throws: NpyError.truncated(path: "<memory>", expectedBytes: 16, actualBytes: 13)) { try Npy.decode(truncated) }
         let wrongKind = Npy.encode(shape: [1], int64: [7])
         let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("i.npy").path
         try Data(wrongKind).write(to: URL(fileURLWithPath: path))
         #expect(throws: NpyError.self) { try Npy.readTensor(path: path) }

@@ -137,6 +137,7 @@ struct ChatTemplateTests {
 
     @Test func missingConfigIsAnError() throws {
         let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
         #expect(throws: TokenizerError.self) { try TokenizerConfig(contentsOf: directory) }
     }
 }
@@ -171,9 +172,14 @@ struct GPT2SplitterTests {
 }
 
 @Suite("Tokenizer errors")
-struct TokenizerErrorTests {
+final class TokenizerErrorTests {
+    /// This test's directory, removed when the test ends.
+    private let dir: URL
+    init() throws { dir = try Fixtures.temporaryDirectory() }
+    deinit { try? FileManager.default.removeItem(at: dir) }
+
     private func write(_ text: String) throws -> URL {
-        let url = try Fixtures.temporaryDirectory().appendingPathComponent("tokenizer.json")
+        let url = dir.appendingPathComponent("tokenizer.json")
         try Data(text.utf8).write(to: url)
         return url
     }
