@@ -261,6 +261,38 @@ import TestSupport
         #expect(try Self.contents(of: dir) == ["out.bin"])
     }
 
+    /// Two tensors of 2^62 bytes each are legal alone but total 2^63: refused by name, not a trap
+    /// in the writer's offsets or its disk reservation, and nothing is left behind.
+    @Test(arguments: OutputFormat.allCases)
+    func tensorsTotallingPast2To63BytesAreRefused(format: OutputFormat) throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent(format == .torchZip ? "huge.pth" : "huge.safetensors").path
+        let root = Self.dict([("a", .tensor(Self.entry("a", .float32, [1 << 30, 1 << 30]))),
+                              ("b", .tensor(Self.entry("b", .float32, [1 << 30, 1 << 30])))])
+        struct NotReached: Error {}
+        #expect(throws: (any Error).self) {
+            try CheckpointWriter.write(root: root, to: path, format: format, provide: { (_: TensorEntry) -> [UInt8] in throw NotReached() })
+        }
+        if format == .safetensors {
+            #expect(throws: CheckpointWriterError.invalidTensor(path: path, tensor: "b", reason: "the tensors up to this one hold more than 2^63 bytes")) {
+                try CheckpointWriter.write(root: root, to: path, format: format, provide: { (_: TensorEntry) -> [UInt8] in throw NotReached() })
+            }
+        }
+        #expect(try Self.contents(of: dir).isEmpty)
+        let gguf = dir.appendingPathComponent("huge.gguf").path
+        #expect(throws: CheckpointWriterError.invalidTensor(path: gguf, tensor: "b", reason: "the tensors up to this one hold more than 2^63 bytes")) {
+            try GGUFWriter.write(to: gguf, entries: [], tensors: [GGUFTensorInfo(name: "a", shape: [1 << 30, 1 << 30], type: .f32),
+                                                                   GGUFTensorInfo(name: "b", shape: [1 << 30, 1 << 30], type: .f32)],
+                                 provide: { (_: Int) -> [UInt8] in throw NotReached() })
+        }
+        #expect(throws: CheckpointWriterError.invalidTensor(path: gguf, tensor: "c", reason: "the tensors up to this one hold more than 2^63 bytes")) {
+            try GGUFWriter.write(to: gguf, entries: [], tensors: [GGUFTensorInfo(name: "c", shape: [1 << 32, 1 << 32], type: .f32)],
+                                 provide: { (_: Int) -> [UInt8] in throw NotReached() })
+        }
+        #expect(try Self.contents(of: dir).isEmpty)
+    }
+
     /// Whether the temporary directory's file system allocates on `reserve` (ext4, xfs, tmpfs do).
     static let preallocates: Bool = {
         guard let dir = try? Fixtures.temporaryDirectory() else { return false }

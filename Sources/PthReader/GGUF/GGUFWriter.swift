@@ -101,9 +101,17 @@ public enum GGUFWriter {
             guard t.shape.last! % t.type.blockSize == 0 else {
                 throw CheckpointWriterError.invalidTensor(path: path, tensor: t.name, reason: "rows of \(t.shape.last!) are not whole \(t.type.name) blocks of \(t.type.blockSize)")
             }
+            // Checked: a caller's shape may not fit `Int` (`elementCount` and `byteCount` would trap).
+            var elements = 1, overflow = false
+            for size in t.shape where !overflow { (elements, overflow) = elements.multipliedReportingOverflow(by: size) }
+            let (bytes, o1) = (elements / t.type.blockSize).multipliedReportingOverflow(by: t.type.blockBytes)
+            let (end, o2) = offset.addingReportingOverflow(bytes)
+            let (padded, o3) = end.addingReportingOverflow(alignment - 1)
+            guard !(overflow || o1 || o2 || o3) else {
+                throw CheckpointWriterError.invalidTensor(path: path, tensor: t.name, reason: "the tensors up to this one hold more than 2^63 bytes")
+            }
             offsets.append(offset)
-            offset += t.byteCount
-            offset += (alignment - offset % alignment) % alignment
+            offset = padded - padded % alignment
         }
 
         let output = try AtomicOutputFile(target: path)

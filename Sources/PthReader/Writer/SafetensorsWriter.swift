@@ -60,7 +60,10 @@ enum SafetensorsWriter {
         tensors.reserveCapacity(items.count)
         var offset = 0
         for item in items {
-            let end = offset + item.entry.byteCount
+            let (end, overflow) = offset.addingReportingOverflow(item.entry.byteCount)
+            guard !overflow else {
+                throw CheckpointWriterError.invalidTensor(path: path, tensor: item.name, reason: "the tensors up to this one hold more than 2^63 bytes")
+            }
             tensors.append(.init(name: item.name, dtype: item.entry.dtype.safetensorsName, shape: item.entry.shape, start: offset, end: end))
             offset = end
         }
@@ -74,7 +77,7 @@ enum SafetensorsWriter {
 
         let file = try AtomicOutputFile(target: path)
         let output = try ChunkedOutput(file: file)
-        try output.reserve(8 + json.count + offset)
+        try output.reserve(offset.addingReportingOverflow(8 + json.count).overflow ? Int.max : offset + 8 + json.count)
         try withUnsafeBytes(of: UInt64(json.count).littleEndian) { try output.write($0) }
         try json.withUnsafeBytes { try output.write($0) }
         for (i, item) in items.enumerated() {

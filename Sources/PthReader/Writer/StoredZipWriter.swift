@@ -154,8 +154,12 @@ final class StoredZipWriter {
     /// named longer than `nameBytes` (for `ChunkedOutput.reserve`; it need not be exact).
     static func sizeBound(records: Int, nameBytes: Int, dataBytes: Int) -> Int {
         // Per record: local header 30, ZIP64 extra 20, padding < 64 with its 4-byte header,
-        // descriptor 24, central entry 46 with a ZIP64 extra 28; the name twice. Then the end records.
-        dataBytes + records * (2 * nameBytes + 30 + 20 + 68 + 24 + 46 + 28) + 56 + 20 + 22
+        // descriptor 24, central entry 46 with a ZIP64 extra 28; the name twice. Then the end
+        // records (56 + 20 + 22). Saturates at `Int.max` (a reservation that large is refused).
+        let (overhead, o1) = records.multipliedReportingOverflow(by: 2 * nameBytes + 30 + 20 + 68 + 24 + 46 + 28)
+        let (total, o2) = dataBytes.addingReportingOverflow(overhead)
+        let (withEnd, o3) = total.addingReportingOverflow(56 + 20 + 22)
+        return o1 || o2 || o3 ? Int.max : withEnd
     }
 
     /// Adds a small record held in memory.

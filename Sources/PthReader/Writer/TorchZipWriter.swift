@@ -58,7 +58,10 @@ enum TorchZipWriter {
         let stem = archiveName(for: path)
         let output = try ChunkedOutput(file: AtomicOutputFile(target: path))
         try output.reserve(StoredZipWriter.sizeBound(records: storages.count + 7, nameBytes: stem.utf8.count + 32,
-                                                      dataBytes: storages.reduce(pickle.count) { $0 + $1.entry.byteCount }))
+                                                      dataBytes: storages.reduce(pickle.count) { sum, storage in
+                                                          let (next, overflow) = sum.addingReportingOverflow(storage.entry.byteCount)
+                                                          return overflow ? Int.max : next
+                                                      }))
         let zip = StoredZipWriter(output: output, reportedPath: path, zip64Threshold: zip64Threshold)
         func record(_ name: String, _ text: String) throws {
             try zip.add(name: "\(stem)/\(name)", bytes: Array(text.utf8))
