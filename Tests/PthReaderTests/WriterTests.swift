@@ -245,8 +245,8 @@ import TestSupport
         }
     }
 
-    /// `reserve` allocates whatever it is told, more or less than is written; `commit` leaves
-    /// exactly the bytes written, and a disk without the room is refused before any write.
+    /// `reserve` allocates whatever it is told, nothing, less or more than is written; `commit`
+    /// leaves exactly the bytes written.
     @Test(arguments: [0, 1000, 3 << 20])
     func reservedOutputKeepsExactlyItsBytes(reserve: Int) throws {
         let dir = try Fixtures.temporaryDirectory()
@@ -303,6 +303,7 @@ import TestSupport
         return stat(file.temporaryPath, &info) == 0 && info.st_size == 4096
     }()
 
+    /// A reservation past the disk's free space is refused before any write.
     @Test(.enabled(if: preallocates, "the temporary directory's file system has no fallocate"))
     func reservingMoreThanTheDiskHoldsIsRefused() throws {
         let dir = try Fixtures.temporaryDirectory()
