@@ -1,5 +1,6 @@
 import Foundation
 import Model
+import PthReader
 
 /// The `--json` of a report holding arrays of a million records (`inspect`'s tensors and modules,
 /// `targets`' targets), written in exactly the bytes `JSONEncoder` gives
@@ -142,46 +143,14 @@ struct JSONRecords {
         bytes.append(literal: literal)
     }
 
-    /// A JSON string: `"` and `\` escaped, every other byte as it is (slashes unescaped). A string
-    /// with a control character is left to `JSONEncoder`, whose escapes it then has exactly.
+    /// A JSON string: `"` and `\` escaped, control characters as `JSONEncoder` escapes them,
+    /// every other byte as it is (slashes unescaped).
     private mutating func appendString(_ value: String) {
-        var text = value
-        // One pass over the bytes: most names need no escape and are copied as they are.
-        let plain = text.withUTF8 { utf8 in
-            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
-            bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: utf8)
-            bytes.append(UInt8(ascii: "\""))
-            return true
-        }
-        if plain { return }
-        if value.utf8.contains(where: { $0 < 0x20 }) {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            if let data = try? encoder.encode(value) {
-                bytes.append(contentsOf: data)
-                return
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
-        for b in value.utf8 {
-            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
-            bytes.append(b)
-        }
-        bytes.append(UInt8(ascii: "\""))
+        bytes.append(jsonString: value)
     }
 
     /// `appendString` of text given as its UTF-8 bytes.
     private mutating func appendString(utf8 value: ArraySlice<UInt8>) {
-        if value.contains(where: { $0 < 0x20 }) {
-            appendString(String(decoding: value, as: UTF8.self))
-            return
-        }
-        bytes.append(UInt8(ascii: "\""))
-        for b in value {
-            if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
-            bytes.append(b)
-        }
-        bytes.append(UInt8(ascii: "\""))
+        value.withUnsafeBufferPointer { bytes.append(jsonString: $0) }
     }
 }

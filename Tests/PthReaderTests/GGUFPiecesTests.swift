@@ -31,6 +31,20 @@ import TestSupport
         #expect(try Data(contentsOf: URL(fileURLWithPath: whole)) == Data(contentsOf: URL(fileURLWithPath: pieces)))
     }
 
+    /// The writer reserves the file's disk before writing (`ChunkedOutput.reserve`); the file must
+    /// still end right after its last tensor's padding, with nothing allocated beyond.
+    @Test func theFileEndsAfterItsLastTensor() throws {
+        let dir = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("x.gguf").path
+        try write(path) { .bytes(Self.bytes[$0]) }
+        let gguf = try #require(try Checkpoint.open(path: path).gguf)
+        let last = try #require(gguf.tensors.last)
+        let end = last.offset + last.byteCount
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(size == gguf.dataStart + (end + gguf.alignment - 1) / gguf.alignment * gguf.alignment)
+    }
+
     @Test(arguments: [-1, 1])
     func aWrongTotalLeavesNoFile(extra: Int) throws {
         let dir = try Fixtures.temporaryDirectory()

@@ -47,7 +47,7 @@ import TestSupport
         var at = headerBytes.startIndex
         for key in order {
             var quoted: [UInt8] = []
-            SafetensorsHeader.appendString(key, to: &quoted)
+            quoted.append(jsonString: key)
             let found = try #require(headerBytes.range(of: Data(quoted + [UInt8(ascii: ":")]), in: at..<headerBytes.endIndex), "\(key) out of order")
             at = found.upperBound
         }

@@ -4,8 +4,8 @@
 /// every value from `Any`, and its `sortedKeys` compares keys through ICU collation, whose data it
 /// loads first. That is on the writer's path before its first byte, a tenth of a MiniMind2-Small
 /// merge. The header is a fixed shape (`__metadata__` strings, then `dtype`, `shape` and
-/// `data_offsets` per tensor), so it is written directly: keys in UTF-8 byte order, strings with
-/// the escapes JSON requires (`"`, `\`, control characters) and every other character as it is.
+/// `data_offsets` per tensor), so it is written directly: keys in UTF-8 byte order, strings by
+/// `append(jsonString:)` (the escapes JSON requires, every other character as it is).
 enum SafetensorsHeader {
     /// One tensor's header entry.
     struct Tensor {
@@ -27,7 +27,7 @@ enum SafetensorsHeader {
         out.append(UInt8(ascii: "{"))
         for (i, item) in keyed.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
-            appendString(item.key, to: &out)
+            out.append(jsonString: item.key)
             out.append(UInt8(ascii: ":"))
             if let t = item.tensor {
                 out.append(contentsOf: "{\"data_offsets\":[".utf8)
@@ -35,7 +35,7 @@ enum SafetensorsHeader {
                 out.append(UInt8(ascii: ","))
                 out.append(contentsOf: String(t.end).utf8)
                 out.append(contentsOf: "],\"dtype\":".utf8)
-                appendString(t.dtype, to: &out)
+                out.append(jsonString: t.dtype)
                 out.append(contentsOf: ",\"shape\":[".utf8)
                 for (k, size) in t.shape.enumerated() {
                     if k > 0 { out.append(UInt8(ascii: ",")) }
@@ -47,38 +47,14 @@ enum SafetensorsHeader {
                 let entries = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
                 for (k, entry) in entries.enumerated() {
                     if k > 0 { out.append(UInt8(ascii: ",")) }
-                    appendString(entry.key, to: &out)
+                    out.append(jsonString: entry.key)
                     out.append(UInt8(ascii: ":"))
-                    appendString(entry.value, to: &out)
+                    out.append(jsonString: entry.value)
                 }
                 out.append(UInt8(ascii: "}"))
             }
         }
         out.append(UInt8(ascii: "}"))
         return out
-    }
-
-    /// A JSON string literal of `text`: `"` and `\` escaped, control characters as `\n`, `\t`,
-    /// … or `\u00XX`, every other byte of its UTF-8 as it is.
-    static func appendString(_ text: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-            case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-            case ..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: "\\u00".utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0F)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
