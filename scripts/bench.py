@@ -381,7 +381,7 @@ def main() -> int:
     header = (f"machine: {platform.machine()}, {os.cpu_count()} cores, threads={args.threads}, "
               f"median of {args.rounds} interleaved rounds (each the best of {args.repeats} in-process repeats), "
               f"load average {load_start[0]:.1f} at the start, {load[0]:.1f}/{load[1]:.1f} (1/5 min) at the end")
-    merge_header = (f"merge: median of interleaved rounds (--merge-rounds {args.merge_rounds}; at least 7 for inputs over 1 GB), "
+    merge_header = (f"merge: median of interleaved rounds (--merge-rounds {args.merge_rounds}; at least {bench_merge.BIG_ROUNDS} for inputs over 1 GB), "
                     f"every output deleted and the disk synced before each run, hot page cache")
     if not args.forward_only:
         print_table(merge_header, ("input", "command", "median"), (28, 34), merge_rows, merge_notes, args.markdown)
