@@ -6,12 +6,14 @@ Inputs, built with real torch in a temporary directory:
   adapter on the square linears (the same model bench.py times the forward pass on);
 * medium: MiniMind-shaped, 775 MB class (dim 1536, 15 layers, 12 heads, 2 kv heads, hidden 4096,
   vocab 6400, float16), rank-16 MiniMind adapter on wq/wo;
-* big (opt-in, `--big`): Llama-7B-shaped (hidden 4096, intermediate 11008, 32 heads, vocab 32000,
-  float16, untied head) with 10 layers, 4.57 GB (past 4 GiB: the output needs ZIP64), with a
-  rank-16 PEFT adapter on q/k/v/o_proj; also as a sharded safetensors directory (4 shards).
+* big (`--big`, which `make bench` passes; skipped with a note without the disk it needs):
+  Llama-7B-shaped (hidden 4096, intermediate 11008, 32 heads, vocab 32000, float16, untied head)
+  with 10 layers, 4.57 GB (past 4 GiB: the output needs ZIP64), with a rank-16 PEFT adapter on
+  q/k/v/o_proj; also as a sharded safetensors directory (4 shards).
 
 Each round runs every command once, interleaved (cp, merge to .pth, merge to .safetensors, ...),
-with the output deleted first; the median over rounds counts. Hot cache: the inputs were just
+with the output deleted first; the median over rounds counts (at least BIG_ROUNDS for an input
+over 1 GB, whose runs the disk's writeback makes vary by half). Hot cache: the inputs were just
 written or read. Cold cache (`--cold`, needs root): `sync; echo 3 > /proc/sys/vm/drop_caches`
 before each command, which also hits other processes on the machine for a moment.
 """
